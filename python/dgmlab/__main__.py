@@ -1,0 +1,3 @@
+from dgmlab.cli import main
+
+raise SystemExit(main())
