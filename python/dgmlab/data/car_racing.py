@@ -24,5 +24,5 @@ def process_frame(frame: np.ndarray, size: int = OBS_SIZE, vertical_cut: int = V
         raise ValueError(f"frame: expected a uint8 (H, W, 3) RGB array, got {frame.dtype} {frame.shape}")
     if frame.shape[0] < vertical_cut:
         raise ValueError(f"frame: height {frame.shape[0]} is below vertical_cut={vertical_cut}")
-    image = Image.fromarray(np.ascontiguousarray(frame[:vertical_cut]), mode="RGB")
+    image = Image.fromarray(np.ascontiguousarray(frame[:vertical_cut]))
     return np.asarray(image.resize((size, size), Image.BILINEAR), dtype=np.uint8)
