@@ -44,17 +44,13 @@ inline void check_symbols(const int64_t* s, size_t n, int64_t lo, int64_t hi) {
 // f(stream, i) pushes item i.
 template <class F>
 void push_each(Message& msg, size_t n, F&& f) {
-  msg.for_each_chunk(n, [&](Stream& st, size_t first, size_t last) {
-    for (size_t i = last; i-- > first;) f(st, i);
-  });
+  msg.for_each_item(n, true, f);
 }
 
 // f(stream, i) pops item i.
 template <class F>
 void pop_each(Message& msg, size_t n, F&& f) {
-  msg.for_each_chunk(n, [&](Stream& st, size_t first, size_t last) {
-    for (size_t i = first; i < last; ++i) f(st, i);
-  });
+  msg.for_each_item(n, false, f);
 }
 
 // ---- the codecs over arrays -------------------------------------------------------------------------------------

@@ -111,17 +111,19 @@ template <class Model>
 inline std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
   const int64_t nb = m.num_buckets();
   const double u = std::ldexp(static_cast<double>(cf), -static_cast<int>(m.precision()));
-  Edge lo = edge_at(m, std::clamp<int64_t>(m.guess(u), 0, nb - 1)), hi;
+  const int64_t g = std::clamp<int64_t>(m.guess(u), 0, nb - 1);
+  Edge lo = edge_at(m, g), hi = edge_at(m, g + 1);  // independent: both evaluations overlap
+  if (lo.cdf <= cf && cf < hi.cdf) return {lo, hi};  // the usual case: the guess was right
   if (lo.cdf <= cf) {  // search upwards for the first edge above cf
-    for (int64_t step = 1;; step *= 2) {
-      hi = edge_at(m, std::min(nb, lo.bucket + step));
-      if (hi.cdf > cf) break;
+    for (int64_t step = 2;; step *= 2) {
       lo = hi;
+      hi = edge_at(m, std::min(nb, g + step));
+      if (hi.cdf > cf) break;
     }
   } else {  // search downwards for the last edge at or below cf
     hi = lo;
     for (int64_t step = 1;; step *= 2) {
-      lo = edge_at(m, std::max<int64_t>(0, hi.bucket - step));
+      lo = edge_at(m, std::max<int64_t>(0, g - step));
       if (lo.cdf <= cf) break;
       hi = lo;
     }

@@ -8,6 +8,7 @@
 // counter-based generator and counts them: `initial_bits_used()` is the auxiliary cost, never hidden.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,10 @@
 #include <vector>
 
 #include "rans.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace dgmlab {
 
@@ -126,14 +131,34 @@ class Message {
     return bits;
   }
 
-  // Run f(stream, first, last) for every stream's chunk of an n-item array, streams in parallel (OpenMP).
+  // Code item i of an n-item array on the stream that owns it: f(stream, i). Threads take contiguous groups of
+  // streams; within a thread the streams advance in lockstep, one item each in turn, so that their independent
+  // dependency chains overlap in the CPU pipeline. `reverse` walks each chunk last item first (for pushes).
   template <class F>
-  void for_each_chunk(size_t n, F&& f) {
-    const auto count = static_cast<int64_t>(streams_.size());
-#pragma omp parallel for schedule(static) if (n >= 4096 && count > 1)
-    for (int64_t s = 0; s < count; ++s) {
-      const auto [first, last] = stream_chunk(n, streams_.size(), static_cast<size_t>(s));
-      f(streams_[static_cast<size_t>(s)], first, last);
+  void for_each_item(size_t n, bool reverse, F&& f) {
+    const size_t count = streams_.size();
+    const bool parallel = n >= 4096 && count > 1;
+#pragma omp parallel if (parallel)
+    {
+      size_t first_stream = 0, last_stream = count;
+#ifdef _OPENMP
+      const auto threads = static_cast<size_t>(omp_get_num_threads());
+      const auto t = static_cast<size_t>(omp_get_thread_num());
+      first_stream = count * t / threads;
+      last_stream = count * (t + 1) / threads;
+#endif
+      std::vector<std::pair<size_t, size_t>> chunks;
+      size_t longest = 0;
+      for (size_t s = first_stream; s < last_stream; ++s) {
+        chunks.push_back(stream_chunk(n, count, s));
+        longest = std::max(longest, chunks.back().second - chunks.back().first);
+      }
+      for (size_t k = 0; k < longest; ++k) {
+        for (size_t j = 0; j < chunks.size(); ++j) {
+          const auto [first, last] = chunks[j];
+          if (k < last - first) f(streams_[first_stream + j], reverse ? last - 1 - k : first + k);
+        }
+      }
     }
   }
 
