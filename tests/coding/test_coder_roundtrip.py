@@ -110,7 +110,7 @@ def test_gaussian_buckets_have_equal_prior_mass():
     from scipy.stats import norm
 
     codec = GaussianBuckets(np.zeros(1), np.ones(1), precision=6)
-    np.testing.assert_allclose(np.diff(norm.cdf(codec.edges)), 1 / 64, rtol=1e-12)
+    np.testing.assert_allclose(np.diff(norm.cdf(codec.edges)), 1 / 64, rtol=1e-11)  # erfc is fitted to 2e-13
     np.testing.assert_array_equal(codec.bucket_of(codec.centres), np.arange(64))
 
 

@@ -4,7 +4,7 @@
 // one is computed here from +, -, *, / and sqrt alone: IEEE-754 rounds each of them correctly, so the results are
 // the same on every platform as long as the build does not contract a*b+c into an FMA (we compile with
 // -ffp-contract=off) or use x87 excess precision. libm's exp/log/erf are never called: their last bits differ
-// between glibc, musl, macOS and MSVC. Accuracy is ~1e-14 relative, far below the 2^-31 grid of the CDFs.
+// between glibc, musl, macOS and MSVC. Accuracy is ~2e-13 relative, far below the 2^-24..2^-31 grids of the CDFs.
 #pragma once
 
 #include <cstdint>
