@@ -152,7 +152,7 @@ class GaussianBucketsModel {
   }
   int64_t guess(double u) const {
     const double x = mean_ + std_ * detmath::normal_quantile_fast_guess(u);
-    return static_cast<int64_t>(std::ldexp(detmath::phi(x), static_cast<int>(t_.precision())));
+    return static_cast<int64_t>(detmath::phi(x) * detmath::detail::pow2(static_cast<int>(t_.precision())));
   }
 
  private:
@@ -167,7 +167,7 @@ class CategoricalRow {
  public:
   CategoricalRow(const double* probs, int64_t k, unsigned precision) : p_(probs), k_(k), precision_(precision) {
     for (int64_t j = 0; j < k; ++j) total_ += probs[j];
-    r_ = std::ldexp(1.0, static_cast<int>(precision)) - static_cast<double>(k);
+    r_ = static_cast<double>(uint64_t{1} << precision) - static_cast<double>(k);
   }
   // C(j) for 0 <= j <= K, accumulating S_j from `prefix` = S_from.
   uint32_t cdf(int64_t j, double prefix_sum) const {

@@ -42,6 +42,12 @@ class Stream {
     rans::enc_put(head_, start, freq, precision, [this](uint32_t w) { words_.push_back(w); });
   }
 
+  // A uniform symbol s < 2^bits: the same code as push(s, 1, bits), without the division.
+  void push_bits(uint32_t s, unsigned bits) {
+    fresh_ = false;
+    rans::enc_put_bits(head_, s, bits, [this](uint32_t w) { words_.push_back(w); });
+  }
+
   // The slot of the next symbol. A stream never pushed to is first loaded with 31 random bits (counted), so that
   // what a bits-back encoder decodes from it is a genuine sample rather than always the lowest symbol. The head
   // 2^62 + r carries exactly those 31 bits of information.
@@ -56,15 +62,13 @@ class Stream {
 
   // s, x = D(x') once the caller has identified the symbol from peek().
   void pop(uint32_t start, uint32_t freq, unsigned precision) {
-    rans::dec_advance(head_, start, freq, precision, [this]() -> uint32_t {
-      if (words_.empty()) {
-        initial_bits_ += 32;
-        return draw();
-      }
-      const uint32_t w = words_.back();
-      words_.pop_back();
-      return w;
-    });
+    rans::dec_advance(head_, start, freq, precision, [this]() { return next_word(); });
+  }
+
+  // Pops a uniform symbol of `bits` bits (the inverse of push_bits).
+  uint32_t pop_bits(unsigned bits) {
+    peek(bits);
+    return rans::dec_get_bits(head_, bits, [this]() { return next_word(); });
   }
 
   // Information content: 32 bits per word below the head plus log2(x / L) in the head.
@@ -89,6 +93,17 @@ class Stream {
   }
 
  private:
+  // The word below the head: from the stack, or from the initial-bits source once the stack is empty.
+  uint32_t next_word() {
+    if (words_.empty()) {
+      initial_bits_ += 32;
+      return draw();
+    }
+    const uint32_t w = words_.back();
+    words_.pop_back();
+    return w;
+  }
+
   uint32_t draw() { return static_cast<uint32_t>(splitmix64(key_ + draws_++ * 0xd1b54a32d192ed03ULL) >> 32); }
 
   bool fresh_ = true;                // never pushed to nor popped from
