@@ -29,8 +29,8 @@ def test_fine_gaussian_codelength_within_0_01_percent_of_ideal(std):
     msg = Message(num_streams=4, seed=0)
     codec.push(msg, symbols)
     ideal = gaussian_information(symbols, mean, std, FINE)
-    assert msg.num_bits() <= ideal * 1.0001 + 4 * 64
-    assert msg.num_bits() >= ideal * 0.999  # a code cannot beat the information content by much
+    net = msg.num_bits() - msg.initial_bits_used()
+    assert ideal * 0.999 <= net <= ideal * 1.0001 + 4 * 32
 
 
 def test_quantised_gaussian_and_logistic_codelength_on_a_64_symbol_support():
@@ -50,8 +50,9 @@ def test_quantised_gaussian_and_logistic_codelength_on_a_64_symbol_support():
     for codec, symbols, ideal in ((g, sg, ideal_g), (l, sl, ideal_l)):
         msg = Message(num_streams=1, seed=0)
         codec.push(msg, symbols)
+        net = msg.num_bits() - msg.initial_bits_used()
         # quantised frequencies can undercut a few rare symbols' ideal cost, never the total by more than 1e-5
-        assert ideal * (1 - 1e-5) <= msg.num_bits() <= ideal * 1.0001 + 64
+        assert ideal * (1 - 1e-5) <= net <= ideal * 1.0001 + 32
 
 
 def test_categorical_codelength():
@@ -63,13 +64,13 @@ def test_categorical_codelength():
         msg = Message(num_streams=2, seed=0)
         n = int(np.prod(codec.shape))
         codec.push(msg, symbols[:n])
-        assert msg.num_bits() <= ideal * n / symbols.size * 1.0005 + 128
+        assert msg.num_bits() - msg.initial_bits_used() <= ideal * n / symbols.size * 1.0005 + 64
 
 
 def test_uniform_costs_exactly_its_bits():
     msg = Message(num_streams=1, seed=0)
     Uniform(2**20, shape=(1000,)).push(msg, np.arange(1000))
-    assert msg.num_bits() == pytest.approx(20_000, abs=1)
+    assert msg.num_bits() - msg.initial_bits_used() == pytest.approx(20_000, abs=1)
 
 
 def test_initial_bits_are_drawn_only_past_the_content_and_counted():
@@ -78,7 +79,7 @@ def test_initial_bits_are_drawn_only_past_the_content_and_counted():
     msg = Message(num_streams=1, seed=42)
     first = codec.pop(msg)  # an empty message: every bit is an initial bit
     assert msg.initial_bits_used() >= 4 * 4000
-    assert msg.num_bits() == pytest.approx(msg.initial_bits_used() - 16_000, abs=2)
+    assert msg.num_bits() - msg.initial_bits_used() == pytest.approx(-16_000, abs=2)
     assert np.bincount(first, minlength=16).min() > 150  # a genuine sample, not a constant
     again = Message(num_streams=1, seed=42)
     np.testing.assert_array_equal(codec.pop(again), first)  # the seed fixes the initial bits
@@ -88,7 +89,20 @@ def test_initial_bits_are_drawn_only_past_the_content_and_counted():
     full = Message(num_streams=1, seed=0)
     codec.push(full, rng.integers(0, 16, 4000))
     codec.pop(full)
-    assert full.initial_bits_used() == 0  # popping what was pushed draws nothing
+    assert full.initial_bits_used() == 31  # the random head only: popping what was pushed draws nothing more
+
+
+def test_pops_are_genuine_samples_from_the_first_symbol_on():
+    """Regression: a head with constant bits made bits-back's early pops land in far tails for some seeds."""
+    for seed in range(40):
+        x = DiscretizedGaussian(np.zeros(64), np.full(64, 2.0**-14), 2.0**-32, (-(2**47), 2**47)).pop(Message(1, seed))
+        assert np.abs(x * 2.0**-32).max() < 8 * 2.0**-14, seed
+    rng = np.random.default_rng(0)
+    for seed in range(20):  # random uniform content pushed onto a fresh stream, then popped as Gaussians
+        msg = Message(1, seed)
+        Uniform(2**32, shape=(3,)).push(msg, rng.integers(0, 2**32, 3))
+        y = DiscretizedGaussian(np.zeros(64), np.ones(64), 2.0**-32, (-(2**41), 2**41)).pop(msg)
+        assert np.abs(y * 2.0**-32).max() < 7, seed
 
 
 def test_gaussian_buckets_codelength():
@@ -101,4 +115,4 @@ def test_gaussian_buckets_codelength():
     ideal = -np.log2(norm.cdf((edges[symbols + 1] - mean) / std) - norm.cdf((edges[symbols] - mean) / std)).sum()
     msg = Message(num_streams=1, seed=0)
     codec.push(msg, symbols)
-    assert ideal * (1 - 1e-5) <= msg.num_bits() <= ideal * 1.001 + 64
+    assert ideal * (1 - 1e-5) <= msg.num_bits() - msg.initial_bits_used() <= ideal * 1.001 + 32

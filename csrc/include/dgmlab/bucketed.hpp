@@ -4,8 +4,9 @@
 // Level 1 codes the bucket b with the quantised CDF (P bits, 2 units of slack per bucket)
 //     C(b) = floor(F(b) (2^P - 2 NB)) + 2 b,   C(0) = 0,  C(NB) = 2^P,
 // so every bucket has frequency >= 1 even if F wobbles by far less than 2^-P between neighbouring edges (our F is
-// accurate to ~2e-13). P = 24 by default: with the state's lower bound L = 2^31, M / L = 2^-7 keeps rANS' own
-// rounding loss negligible (at P = 31 it costs ~0.002 bits a symbol). Level 2 codes the offset inside the bucket exactly uniformly. Buckets are one bin wide where
+// accurate to ~2e-13). P = 26 by default: with the state's lower bound L = 2^31, M / L = 2^-5 keeps rANS' own
+// rounding loss negligible (at P = 31 it costs ~0.002 bits a symbol), while the minimum mass of a far-tail bucket,
+// 2^-25, keeps bits-back samples (which are *drawn* from these distributions) out of the far tails. Level 2 codes the offset inside the bucket exactly uniformly. Buckets are one bin wide where
 // the density is large and grow where it is small, so the uniform level costs almost nothing (see codecs.hpp) while
 // supports of 2^40+ bins stay codable with a 64-bit state: this is the "exact two-level scheme" of the design.
 //
@@ -28,7 +29,7 @@
 
 namespace dgmlab {
 
-inline constexpr unsigned kBucketPrecision = 24;           // default level-1 precision
+inline constexpr unsigned kBucketPrecision = 26;           // default level-1 precision
 inline constexpr unsigned kDigitBits = 31;                 // uniform symbols above 2^31 values go in 31-bit digits
 inline constexpr uint64_t kDigitTotal = uint64_t{1} << kDigitBits;
 

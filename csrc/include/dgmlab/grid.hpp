@@ -6,7 +6,7 @@
 //   - the two end bins, each its own bucket (they can carry large tail mass);
 //   - a central region [left, right) of the distribution in buckets of W = 2^j bins, W chosen so that a bucket
 //     spans 1/64 to 1/32 of the distribution's scale (one bin per bucket when the scale is under 64 bins);
-//   - geometric tails: buckets of W, 2W, 4W, ... bins going outwards from the central region.
+//   - geometric tails: buckets growing 256-fold going outwards from the central region (at most 8 a side).
 // Coding a symbol's offset uniformly inside a central bucket of width h (in scale units) costs E[t^2] h^2 / 24
 // nats over the exact bin probabilities for a Gaussian, below 6e-5 bits a symbol; tails hold < 1e-8 of the mass.
 #pragma once
@@ -97,10 +97,16 @@ class BucketLayout {
   static int64_t floor_log2(uint64_t v) { return 63 - __builtin_clzll(v); }
 
   // Buckets over all integers: lower tail G = -1, -2, ... outwards; central G = 0 .. m - 1; upper tail G = m, ...
-  // The j-th tail bucket holds symbols at distance [W (2^j - 1), W (2^(j+1) - 1)) beyond the central region.
+  // The j-th tail bucket holds symbols at distance [W (2^(8j) - 1), W (2^(8j+8) - 1)) beyond the central region:
+  // widths grow 256-fold, so a side has at most 8 tail buckets and the tails' minimum mass (2 units each) stays
+  // tiny. That matters for bits-back, which *samples* from these distributions.
+  static constexpr int kTailStep = 8;  // log2 of the growth factor
+
   int64_t global_index(int64_t k) const {
-    if (k < a_) return -1 - floor_log2(((static_cast<uint64_t>(a_) - static_cast<uint64_t>(k) - 1) >> shift_) + 1);
-    if (k >= z_) return m_ + floor_log2(((static_cast<uint64_t>(k) - static_cast<uint64_t>(z_)) >> shift_) + 1);
+    if (k < a_)
+      return -1 - floor_log2(((static_cast<uint64_t>(a_) - static_cast<uint64_t>(k) - 1) >> shift_) + 1) / kTailStep;
+    if (k >= z_)
+      return m_ + floor_log2(((static_cast<uint64_t>(k) - static_cast<uint64_t>(z_)) >> shift_) + 1) / kTailStep;
     return (k - a_) >> shift_;
   }
 
@@ -108,11 +114,13 @@ class BucketLayout {
   // a - W (2^(j+1) - 1) and z + W (2^j - 1) overflow int64 for the outermost buckets of 2^62-wide supports.
   int64_t global_start(int64_t g) const {
     if (g >= 0 && g < m_) return std::max(lo_ + 1, a_ + (g << shift_));
-    if (g < 0) {
-      const __int128 d = ((static_cast<__int128>(1) << (-g)) - 1) << shift_;  // j = -1 - g, 2^(j+1) = 2^-g
+    if (g < 0) {  // bucket j = -1 - g starts (towards the centre) at distance W (2^(8j+8) - 1) below a
+      const int e = std::min(126 - shift_, kTailStep * static_cast<int>(-g));
+      const __int128 d = ((static_cast<__int128>(1) << e) - 1) << shift_;
       return static_cast<int64_t>(std::max<__int128>(lo_ + 1, a_ - d));
     }
-    const __int128 d = ((static_cast<__int128>(1) << (g - m_)) - 1) << shift_;
+    const int e = std::min(126 - shift_, kTailStep * static_cast<int>(g - m_));
+    const __int128 d = ((static_cast<__int128>(1) << e) - 1) << shift_;
     return static_cast<int64_t>(std::min<__int128>(hi_, z_ + d));
   }
 

@@ -4,8 +4,12 @@
 // taking items [floor(s n / N), floor((s + 1) n / N)). Within a stream, pushes go last item first, so pops return
 // the items first to last (what autoregressive decoders need). Streams are independent, so they run in parallel.
 //
-// Popping more than a stream holds (bits-back coding does this by design) draws 32-bit words from a seeded
-// counter-based generator and counts them: `initial_bits_used()` is the auxiliary cost, never hidden.
+// Every stream starts from a head of 62 random bits drawn from a seeded counter-based generator at its first push
+// or pop, and popping past a stream's content (bits-back coding does this by design) draws further 32-bit words.
+// A random head matters: a constant one (rANS' usual x = L) has bits that are not random, and once decoding mixes
+// them down, what bits-back "samples" is no sample at all (far-tail values, say). `initial_bits_used()` counts the
+// information drawn: the head's 31 bits above the baseline L that every stream carries (and to_bytes always writes
+// in full), plus 32 per word, so that num_bits() - initial_bits_used() is exactly the information pushed.
 #pragma once
 
 #include <algorithm>
@@ -38,25 +42,19 @@ class Stream {
 
   // x' = C(s, x) for a symbol with start/frequency out of 2^precision.
   void push(uint32_t start, uint32_t freq, unsigned precision) {
-    fresh_ = false;
+    load();
     rans::enc_put(head_, start, freq, precision, [this](uint32_t w) { words_.push_back(w); });
   }
 
   // A uniform symbol s < 2^bits: the same code as push(s, 1, bits), without the division.
   void push_bits(uint32_t s, unsigned bits) {
-    fresh_ = false;
+    load();
     rans::enc_put_bits(head_, s, bits, [this](uint32_t w) { words_.push_back(w); });
   }
 
-  // The slot of the next symbol. A stream never pushed to is first loaded with 31 random bits (counted), so that
-  // what a bits-back encoder decodes from it is a genuine sample rather than always the lowest symbol. The head
-  // 2^62 + r carries exactly those 31 bits of information.
+  // The slot of the next symbol.
   uint32_t peek(unsigned precision) {
-    if (fresh_) {
-      fresh_ = false;
-      head_ = (rans::State{1} << 62) | (draw() >> 1);
-      initial_bits_ += 31;
-    }
+    load();
     return rans::dec_get(head_, precision);
   }
 
@@ -93,6 +91,16 @@ class Stream {
   }
 
  private:
+  // Before a stream's first push or pop: head = 2^62 + r with r 62 random bits (log2(head / L) = 31 bits of it
+  // count as information).
+  void load() {
+    if (!fresh_) return;
+    fresh_ = false;
+    const uint64_t r = (uint64_t{draw()} << 32) | draw();
+    head_ = (rans::State{1} << 62) | (r >> 2);
+    initial_bits_ += 31;
+  }
+
   // The word below the head: from the stack, or from the initial-bits source once the stack is empty.
   uint32_t next_word() {
     if (words_.empty()) {
@@ -106,8 +114,8 @@ class Stream {
 
   uint32_t draw() { return static_cast<uint32_t>(splitmix64(key_ + draws_++ * 0xd1b54a32d192ed03ULL) >> 32); }
 
-  bool fresh_ = true;                // never pushed to nor popped from
-  rans::State head_ = rans::kLower;  // x in [L, bL)
+  bool fresh_ = true;                // not loaded yet: never pushed to nor popped from
+  rans::State head_ = rans::kLower;  // x in [L, bL); L only while fresh
   std::vector<uint32_t> words_;      // the stack below the head
   uint64_t key_ = 0;                 // initial-bits generator key
   uint64_t draws_ = 0;               // words drawn so far (the generator's counter)

@@ -59,6 +59,7 @@ def encode_image(image: np.ndarray, num_streams: int = 8) -> bytes:
 
 def decode_image(data: bytes, height: int, width: int) -> np.ndarray:
     msg = Message.from_bytes(data)
+    drawn = msg.initial_bits_used()
     out = np.zeros((height, width, 3), dtype=np.uint8)
     for r in range(height):
         mean, scale = row_context(out[r - 1] if r >= 1 else None, out[r - 2] if r >= 2 else None, width)
@@ -66,7 +67,7 @@ def decode_image(data: bytes, height: int, width: int) -> np.ndarray:
         green = green_model.pop(msg)
         _, red_model, blue_model = channel_models(mean, scale, green.astype(np.float64))
         out[r, :, 1], out[r, :, 0], out[r, :, 2] = green, red_model.pop(msg), blue_model.pop(msg)
-    if msg.initial_bits_used():
+    if msg.initial_bits_used() != drawn:
         raise ValueError("corrupt data: decoding ran past the end of the message")
     return out
 

@@ -12,9 +12,10 @@ A message is a *stack*: pop returns what was pushed last. An array of n symbols 
 contiguous chunks (stream s codes items ``[s*n//N, (s+1)*n//N)``), coded in parallel; the split depends only on n
 and N, so encoder and decoder must use the same stream count (it is stored in the bytes).
 
-Popping more than a stream holds, which bits-back coding does on purpose, draws "initial bits" from a generator
-seeded by ``seed``: :meth:`initial_bits_used` counts them, so the net codelength is
-``num_bits() - initial_bits_used()``.
+Each stream starts from a head of random bits drawn from a generator seeded by ``seed`` at its first push or pop,
+and popping more than a stream holds, which bits-back coding does on purpose, draws more. :meth:`initial_bits_used`
+counts these "initial bits" (31 per started stream for its head, 32 per further word), so the net codelength is
+``num_bits() - initial_bits_used()``. A random head is what makes bits-back pops genuine samples from the start.
 """
 
 from __future__ import annotations
@@ -61,11 +62,14 @@ class Message:
         return self._impl.seed
 
     def num_bits(self) -> float:
-        """Information held: 32 bits per word plus log2(head / 2^31) per stream (to_bytes adds fixed headers)."""
+        """Information held, initial bits included: 32 per word plus log2(head / 2^31) per stream.
+
+        ``to_bytes`` adds fixed headers and always writes each stream's 64-bit head in full.
+        """
         return self._impl.num_bits()
 
     def initial_bits_used(self) -> int:
-        """Bits drawn from the seeded source by pops that ran past the content (bits-back's auxiliary bits)."""
+        """Initial bits drawn from the seeded source: stream heads and pops past the content (bits-back's auxiliary bits)."""
         return self._impl.initial_bits_used()
 
     def __repr__(self) -> str:
