@@ -86,6 +86,8 @@ def _check_same_kind(named: dict[str, Any]) -> None:
     """All arguments numpy, or all torch tensors with one dtype on one device."""
     first_name, first = next(iter(named.items()))
     for name, a in named.items():
+        if not (_is_tensor(a) or isinstance(a, np.ndarray)):
+            raise ValueError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}")
         if _is_tensor(a) != _is_tensor(first):
             raise ValueError(f"{name} must be of the same kind as {first_name} (all numpy or all torch)")
         if a.dtype != first.dtype:
