@@ -30,6 +30,39 @@ cholesky_ar::Result cholesky_to_ar_one(const double* J, int d, double sigma, dou
   return cholesky_ar::cholesky_to_ar(J, d, sigma, max_cond, L, A, std_dev, scratch);
 }
 
+// Batches below this many multiply-adds (about a millisecond on one core) run on the calling thread: waking a
+// second thread can cost more than that on a busy machine.
+constexpr double kParallelMinWork = 4.0e6;
+constexpr int kLanes = 8;               // matrices per interleaved group
+constexpr int kInterleavedMaxDim = 16;  // d up to this runs the batch-interleaved path
+
+// Matrices first .. first + kLanes - 1 (identity beyond the batch) through the interleaved path; returns the
+// results of the lanes inside the batch through `results`.
+DGMLAB_TARGET_CLONES
+void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, int d, double sigma, double max_cond,
+                          double* L, double* A, double* std_dev, double* buffer, cholesky_ar::Result* results) {
+  const std::int64_t dd = static_cast<std::int64_t>(d) * d;
+  double* Jg = buffer;
+  double* Lg = Jg + dd * kLanes;
+  double* Ag = Lg + dd * kLanes;
+  double* Mg = Ag + dd * kLanes;
+  double* Sg = Mg + dd * kLanes;
+  for (int l = 0; l < kLanes; ++l) {
+    const std::int64_t b = first + l;
+    for (std::int64_t e = 0; e < dd; ++e)
+      Jg[e * kLanes + l] = b < B ? J[b * dd + e] : (e % (d + 1) == 0 ? 1.0 : 0.0);
+  }
+  cholesky_ar::cholesky_to_ar_interleaved<kLanes>(Jg, d, sigma, max_cond, Lg, Ag, Sg, Mg, results);
+  for (int l = 0; l < kLanes && first + l < B; ++l) {
+    const std::int64_t b = first + l;
+    for (std::int64_t e = 0; e < dd; ++e) {
+      L[b * dd + e] = Lg[e * kLanes + l];
+      A[b * dd + e] = Ag[e * kLanes + l];
+    }
+    for (int i = 0; i < d; ++i) std_dev[b * d + i] = Sg[i * kLanes + l];
+  }
+}
+
 // Parameters of element i as mixlogistic::Components, in a per-thread buffer.
 struct ComponentBuffer {
   explicit ComponentBuffer(int K) : K(K), data(4 * static_cast<std::size_t>(K)) {}
@@ -46,18 +79,34 @@ Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigm
                              double* A, double* std_dev, double* kappa) {
   Failure first;
   const std::int64_t dd = static_cast<std::int64_t>(d) * d;
-#pragma omp parallel
+  const bool interleaved = d <= kInterleavedMaxDim;
+  const std::int64_t groups = interleaved ? (B + kLanes - 1) / kLanes : B;
+  const double work = static_cast<double>(B) * d * d * d;
+#pragma omp parallel if (work >= kParallelMinWork)
   {
-    std::vector<double> scratch(static_cast<std::size_t>(dd));
+    std::vector<double> scratch(interleaved ? static_cast<std::size_t>((4 * dd + d) * kLanes)
+                                            : static_cast<std::size_t>(dd));
+    cholesky_ar::Result results[kLanes];
 #pragma omp for schedule(dynamic, 1)
-    for (std::int64_t b = 0; b < B; ++b) {
-      const cholesky_ar::Result r =
-          cholesky_to_ar_one(J + b * dd, d, sigma, max_cond, L + b * dd, A + b * dd, std_dev + b * d, scratch.data());
-      kappa[b] = r.value;
-      if (r.status != cholesky_ar::Status::kOk) {
-        Failure f{static_cast<int>(r.status), 0, b, r.index, r.value};
+    for (std::int64_t g = 0; g < groups; ++g) {
+      std::int64_t b0 = g;
+      int count = 1;
+      if (interleaved) {
+        b0 = g * kLanes;
+        count = static_cast<int>(std::min<std::int64_t>(kLanes, B - b0));
+        cholesky_to_ar_group(J, B, b0, d, sigma, max_cond, L, A, std_dev, scratch.data(), results);
+      } else {
+        results[0] = cholesky_to_ar_one(J + b0 * dd, d, sigma, max_cond, L + b0 * dd, A + b0 * dd,
+                                        std_dev + b0 * d, scratch.data());
+      }
+      for (int l = 0; l < count; ++l) {
+        const cholesky_ar::Result& r = results[l];
+        kappa[b0 + l] = r.value;
+        if (r.status != cholesky_ar::Status::kOk) {
+          Failure f{static_cast<int>(r.status), 0, b0 + l, r.index, r.value};
 #pragma omp critical(dgmlab_cholesky_failure)
-        keep_first(first, f);
+          keep_first(first, f);
+        }
       }
     }
   }

@@ -15,7 +15,8 @@ struct Failure {
   double value = 0.0;  // the offending value (pivot, condition number, input)
 };
 
-// J: (B, d, d) -> L (B, d, d), A (B, d, d), std (B, d), kappa (B); code = cholesky_ar::Status of the first failing
+// J: (B, d, d) -> L (B, d, d), A (B, d, d), std (B, d), kappa (B). d <= 16 runs the batch-interleaved path (8
+// matrices per SIMD group), larger d one matrix per thread. code = cholesky_ar::Status of the first failing
 // batch entry (outputs of failing entries are unspecified).
 Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigma, double max_cond, double* L,
                              double* A, double* std_dev, double* kappa);

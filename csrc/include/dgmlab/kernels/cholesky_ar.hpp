@@ -102,5 +102,77 @@ inline Result cholesky_to_ar(const double* J, int d, double sigma, double max_co
   return Result{Status::kOk, -1, kappa};
 }
 
+// ---- Batch-interleaved path for small d: W matrices at once, one per SIMD lane ---------------------------------
+//
+// Element (i, j) of matrix l of a group sits at X[(i * d + j) * W + l]. Every lane runs the same operations as
+// cholesky_to_ar above with plain left-to-right sums (no partial sums: the lanes are the parallelism), so a matrix's
+// result depends only on d, never on its neighbours or its position in the batch. Failing lanes get their status in
+// results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another.
+template <int W>
+inline void cholesky_to_ar_interleaved(const double* J, int d, double sigma, double max_cond, double* L, double* A,
+                                       double* std_dev, double* M, Result* results) {
+  for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
+  for (int e = 0; e < d * d; ++e)
+    for (int l = 0; l < W; ++l)
+      if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
+        results[l] = Result{Status::kNonFinite, e, J[e * W + l]};
+  double s[W], norm_l[W], norm_m[W];
+  for (int l = 0; l < W; ++l) norm_l[l] = norm_m[l] = 0.0;
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      // s = (J J^T)_ij - sum_{k<j} L_ik L_jk
+      for (int l = 0; l < W; ++l) s[l] = 0.0;
+      for (int k = 0; k < d; ++k)
+        for (int l = 0; l < W; ++l) s[l] += J[(i * d + k) * W + l] * J[(j * d + k) * W + l];
+      for (int k = 0; k < j; ++k)
+        for (int l = 0; l < W; ++l) s[l] -= L[(i * d + k) * W + l] * L[(j * d + k) * W + l];
+      double* Lij = L + (i * d + j) * W;
+      if (j < i) {
+        for (int l = 0; l < W; ++l) Lij[l] = s[l] / L[(j * d + j) * W + l];
+      } else {
+        for (int l = 0; l < W; ++l) {
+          const bool ok = s[l] > 0.0 && std::isfinite(s[l]);
+          if (!ok && results[l].status == Status::kOk) results[l] = Result{Status::kNotPositiveDefinite, i, s[l]};
+          Lij[l] = std::sqrt(ok ? s[l] : 1.0);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j <= i; ++j)
+      for (int l = 0; l < W; ++l) {
+        L[(i * d + j) * W + l] *= sigma;
+        norm_l[l] += L[(i * d + j) * W + l] * L[(i * d + j) * W + l];
+      }
+    for (int j = i + 1; j < d; ++j)
+      for (int l = 0; l < W; ++l) L[(i * d + j) * W + l] = 0.0;
+    for (int l = 0; l < W; ++l) std_dev[i * W + l] = L[(i * d + i) * W + l];
+  }
+  // A[i, :] = sum_{k<i} L_ik M[k, :],  M[i, j] = -A_ij / L_ii,  M_ii = 1 / L_ii.
+  for (int i = 0; i < d; ++i) {
+    double* Ai = A + i * d * W;
+    double* Mi = M + i * d * W;
+    for (int e = 0; e < d * W; ++e) Ai[e] = 0.0;
+    for (int k = 0; k < i; ++k)
+      for (int j = 0; j <= k; ++j)
+        for (int l = 0; l < W; ++l) Ai[j * W + l] += L[(i * d + k) * W + l] * M[(k * d + j) * W + l];
+    const double* Lii = L + (i * d + i) * W;
+    for (int j = 0; j < i; ++j)
+      for (int l = 0; l < W; ++l) {
+        Mi[j * W + l] = -Ai[j * W + l] / Lii[l];
+        norm_m[l] += Mi[j * W + l] * Mi[j * W + l];
+      }
+    for (int l = 0; l < W; ++l) {
+      Mi[i * W + l] = 1.0 / Lii[l];
+      norm_m[l] += Mi[i * W + l] * Mi[i * W + l];
+    }
+  }
+  for (int l = 0; l < W; ++l) {
+    if (results[l].status != Status::kOk) continue;
+    const double kappa = std::sqrt(norm_l[l]) * std::sqrt(norm_m[l]);
+    results[l] = Result{kappa <= max_cond ? Status::kOk : Status::kIllConditioned, -1, kappa};
+  }
+}
+
 }  // namespace cholesky_ar
 }  // namespace dgmlab
