@@ -1,0 +1,176 @@
+// Array-level coding: validate every parameter once, then code item i of an n-item array on the stream that owns
+// it (message.hpp's split), streams in parallel. Pushes run last item first within a stream, pops first to last.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "codecs.hpp"
+#include "message.hpp"
+
+namespace dgmlab {
+
+[[noreturn]] inline void fail(const std::string& what) { throw std::invalid_argument(what); }
+
+inline std::string at(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
+
+inline void check_grid(const Grid& g) {
+  if (!(std::isfinite(g.bin_width) && g.bin_width > 0))
+    fail("bin_width: expected a finite value > 0, got " + std::to_string(g.bin_width));
+  if (g.lo > g.hi) fail("support: expected lo <= hi, got (" + std::to_string(g.lo) + ", " + std::to_string(g.hi) + ")");
+  if (g.lo < -kMaxSymbol || g.hi > kMaxSymbol) fail("support: bounds must lie within +-2^62");
+}
+
+inline void check_finite(const char* name, const double* v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) fail(at(name, i) + " = " + std::to_string(v[i]) + ": expected a finite value");
+}
+
+inline void check_positive(const char* name, const double* v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!(std::isfinite(v[i]) && v[i] > 0)) fail(at(name, i) + " = " + std::to_string(v[i]) + ": expected a finite value > 0");
+}
+
+inline void check_symbols(const int64_t* s, size_t n, int64_t lo, int64_t hi) {
+  for (size_t i = 0; i < n; ++i)
+    if (s[i] < lo || s[i] > hi)
+      fail(at("symbols", i) + " = " + std::to_string(s[i]) + ": outside the support [" + std::to_string(lo) + ", " +
+           std::to_string(hi) + "]");
+}
+
+// f(stream, i) pushes item i.
+template <class F>
+void push_each(Message& msg, size_t n, F&& f) {
+  msg.for_each_chunk(n, [&](Stream& st, size_t first, size_t last) {
+    for (size_t i = last; i-- > first;) f(st, i);
+  });
+}
+
+// f(stream, i) pops item i.
+template <class F>
+void pop_each(Message& msg, size_t n, F&& f) {
+  msg.for_each_chunk(n, [&](Stream& st, size_t first, size_t last) {
+    for (size_t i = first; i < last; ++i) f(st, i);
+  });
+}
+
+// ---- the codecs over arrays -------------------------------------------------------------------------------------
+inline void push_uniform(Message& msg, const int64_t* symbols, size_t n, uint64_t size) {
+  check_symbols(symbols, n, 0, static_cast<int64_t>(size - 1));
+  push_each(msg, n, [&](Stream& st, size_t i) { push_uniform(st, static_cast<uint64_t>(symbols[i]), size); });
+}
+inline void pop_uniform(Message& msg, int64_t* out, size_t n, uint64_t size) {
+  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = static_cast<int64_t>(pop_uniform(st, size)); });
+}
+
+inline void push_gaussian(Message& msg, const int64_t* symbols, const double* mean, const double* std, size_t n,
+                          const Grid& g) {
+  check_grid(g);
+  check_finite("mean", mean, n);
+  check_positive("std", std, n);
+  check_symbols(symbols, n, g.lo, g.hi);
+  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, GaussianModel(mean[i], std[i], g), symbols[i]); });
+}
+inline void pop_gaussian(Message& msg, int64_t* out, const double* mean, const double* std, size_t n, const Grid& g) {
+  check_grid(g);
+  check_finite("mean", mean, n);
+  check_positive("std", std, n);
+  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, GaussianModel(mean[i], std[i], g)); });
+}
+
+inline void push_logistic(Message& msg, const int64_t* symbols, const double* mean, const double* scale, size_t n,
+                          const Grid& g) {
+  check_grid(g);
+  check_finite("mean", mean, n);
+  check_positive("scale", scale, n);
+  check_symbols(symbols, n, g.lo, g.hi);
+  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, LogisticModel(mean[i], scale[i], g), symbols[i]); });
+}
+inline void pop_logistic(Message& msg, int64_t* out, const double* mean, const double* scale, size_t n, const Grid& g) {
+  check_grid(g);
+  check_finite("mean", mean, n);
+  check_positive("scale", scale, n);
+  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, LogisticModel(mean[i], scale[i], g)); });
+}
+
+// Mixture parameters are (n, k) row-major arrays.
+inline void check_mixture(const double* logits, const double* means, const double* log_scales, size_t n, int k) {
+  if (k < 1 || k > MixtureLogisticModel::kMaxComponents)
+    fail("logits: expected 1.." + std::to_string(MixtureLogisticModel::kMaxComponents) + " mixture components, got " +
+         std::to_string(k));
+  check_finite("logits", logits, n * k);
+  check_finite("means", means, n * k);
+  check_finite("log_scales", log_scales, n * k);
+  for (size_t i = 0; i < n * static_cast<size_t>(k); ++i)
+    if (log_scales[i] < -700 || log_scales[i] > 700) fail(at("log_scales", i) + ": expected a value in [-700, 700]");
+}
+inline void push_mixlogistic(Message& msg, const int64_t* symbols, const double* logits, const double* means,
+                             const double* log_scales, size_t n, int k, const Grid& g) {
+  check_grid(g);
+  check_mixture(logits, means, log_scales, n, k);
+  check_symbols(symbols, n, g.lo, g.hi);
+  push_each(msg, n, [&](Stream& st, size_t i) {
+    push_bucketed(st, MixtureLogisticModel(logits + i * k, means + i * k, log_scales + i * k, k, g), symbols[i]);
+  });
+}
+inline void pop_mixlogistic(Message& msg, int64_t* out, const double* logits, const double* means,
+                            const double* log_scales, size_t n, int k, const Grid& g) {
+  check_grid(g);
+  check_mixture(logits, means, log_scales, n, k);
+  pop_each(msg, n, [&](Stream& st, size_t i) {
+    out[i] = pop_bucketed(st, MixtureLogisticModel(logits + i * k, means + i * k, log_scales + i * k, k, g));
+  });
+}
+
+inline void push_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, const int64_t* symbols,
+                                  const double* mean, const double* std, size_t n) {
+  check_finite("mean", mean, n);
+  check_positive("std", std, n);
+  check_symbols(symbols, n, 0, t.size() - 1);
+  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, GaussianBucketsModel(t, mean[i], std[i]), symbols[i]); });
+}
+inline void pop_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, int64_t* out, const double* mean,
+                                 const double* std, size_t n) {
+  check_finite("mean", mean, n);
+  check_positive("std", std, n);
+  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, GaussianBucketsModel(t, mean[i], std[i])); });
+}
+
+// Per-symbol categoricals: probs is (n, k) row-major; rows must be non-negative and sum to 1 within 1e-6.
+inline void check_probs(const double* probs, size_t n, int64_t k, unsigned precision) {
+  if (k < 1) fail("probs: expected at least one category");
+  if (precision < 1 || precision > rans::kMaxPrecision) fail("precision: expected 1..31 bits");
+  if (static_cast<uint64_t>(k) >= (uint64_t{1} << precision))
+    fail("probs: " + std::to_string(k) + " categories need precision > " + std::to_string(precision) + " bits");
+  for (size_t r = 0; r < n; ++r) {
+    double total = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      const double p = probs[r * k + j];
+      if (!(std::isfinite(p) && p >= 0)) fail(at("probs", r * k + j) + ": expected a finite probability >= 0");
+      total += p;
+    }
+    if (!(std::fabs(total - 1.0) <= 1e-6)) fail("probs: row " + std::to_string(r) + " sums to " + std::to_string(total) + ", expected 1");
+  }
+}
+inline void push_categorical(Message& msg, const int64_t* symbols, const double* probs, size_t n, int64_t k,
+                             unsigned precision) {
+  check_probs(probs, n, k, precision);
+  check_symbols(symbols, n, 0, k - 1);
+  push_each(msg, n, [&](Stream& st, size_t i) { CategoricalRow(probs + i * k, k, precision).push(st, symbols[i]); });
+}
+inline void pop_categorical(Message& msg, int64_t* out, const double* probs, size_t n, int64_t k, unsigned precision) {
+  check_probs(probs, n, k, precision);
+  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = CategoricalRow(probs + i * k, k, precision).pop(st); });
+}
+inline void push_categorical(Message& msg, const CategoricalTable& t, const int64_t* symbols, size_t n) {
+  check_symbols(symbols, n, 0, t.size() - 1);
+  push_each(msg, n, [&](Stream& st, size_t i) { t.push(st, symbols[i]); });
+}
+inline void pop_categorical(Message& msg, const CategoricalTable& t, int64_t* out, size_t n) {
+  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = t.pop(st); });
+}
+
+}  // namespace dgmlab

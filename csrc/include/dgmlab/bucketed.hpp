@@ -1,0 +1,151 @@
+// Two-level coding of a symbol from a large ordered alphabet: bucket first, then the offset inside it.
+//
+// A model partitions its symbols into NB consecutive buckets and gives the CDF F at each bucket's lower edge.
+// Level 1 codes the bucket b with the quantised CDF (P bits, 2 units of slack per bucket)
+//     C(b) = floor(F(b) (2^P - 2 NB)) + 2 b,   C(0) = 0,  C(NB) = 2^P,
+// so every bucket has frequency >= 1 even if F wobbles by far less than 2^-P between neighbouring edges (our F is
+// accurate to ~1e-14). P = 24 by default: with the state's lower bound L = 2^31, M / L = 2^-7 keeps rANS' own
+// rounding loss negligible (at P = 31 it costs ~0.002 bits a symbol). Level 2 codes the offset inside the bucket exactly uniformly. Buckets are one bin wide where
+// the density is large and grow where it is small, so the uniform level costs almost nothing (see codecs.hpp) while
+// supports of 2^40+ bins stay codable with a 64-bit state: this is the "exact two-level scheme" of the design.
+//
+// Model concept:
+//   int64_t num_buckets() const;            NB >= 1
+//   int64_t bucket_of(int64_t symbol) const;
+//   int64_t bucket_begin(int64_t b) const;  first symbol of bucket b, 0 <= b <= NB (b = NB: one past the last)
+//   double cdf(int64_t b, int64_t first) const;  F at the lower edge of bucket b (first = bucket_begin(b)),
+//                                                0 < b < NB, in [0, 1]
+//   int64_t guess(double u) const;          a bucket near the u-quantile: only speeds up decoding
+//   unsigned precision() const;             P for level 1, with 2 NB < 2^P
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "message.hpp"
+
+namespace dgmlab {
+
+inline constexpr unsigned kBucketPrecision = 24;           // default level-1 precision
+inline constexpr unsigned kDigitBits = 31;                 // uniform symbols above 2^31 values go in 31-bit digits
+inline constexpr uint64_t kDigitTotal = uint64_t{1} << kDigitBits;
+
+// ---- uniform symbols: v in [0, n), exact for n <= 2^31, in 31-bit digits above ------------------------------
+inline bool is_pow2(uint64_t n) { return (n & (n - 1)) == 0; }
+inline unsigned log2_floor(uint64_t n) { return 63u - static_cast<unsigned>(__builtin_clzll(n)); }
+
+// Precision for a non-power-of-two uniform over n <= 2^31 values: at least 24 bits, and 2^p >= n.
+inline unsigned uniform_precision(uint64_t n) { return std::max(kBucketPrecision, log2_floor(n) + 1); }
+
+inline void push_uniform(Stream& st, uint64_t v, uint64_t n) {
+  if (n <= 1) return;
+  if (n > kDigitTotal) {  // low digit first, so that it is popped last
+    st.push(static_cast<uint32_t>(v & (kDigitTotal - 1)), 1, kDigitBits);
+    push_uniform(st, v >> kDigitBits, ((n - 1) >> kDigitBits) + 1);
+    return;
+  }
+  if (is_pow2(n)) {
+    st.push(static_cast<uint32_t>(v), 1, log2_floor(n));
+    return;
+  }
+  const unsigned p = uniform_precision(n);
+  const uint64_t c0 = (v << p) / n, c1 = ((v + 1) << p) / n;  // C(v) = floor(v 2^p / n)
+  st.push(static_cast<uint32_t>(c0), static_cast<uint32_t>(c1 - c0), p);
+}
+
+inline uint64_t pop_uniform(Stream& st, uint64_t n) {
+  if (n <= 1) return 0;
+  if (n > kDigitTotal) {
+    const uint64_t high = pop_uniform(st, ((n - 1) >> kDigitBits) + 1);
+    const uint64_t low = st.peek(kDigitBits);
+    st.pop(static_cast<uint32_t>(low), 1, kDigitBits);
+    return (high << kDigitBits) | low;
+  }
+  if (is_pow2(n)) {
+    const unsigned p = log2_floor(n);
+    const uint32_t v = st.peek(p);
+    st.pop(v, 1, p);
+    return v;
+  }
+  const unsigned p = uniform_precision(n);
+  const uint64_t cf = st.peek(p);
+  const uint64_t v = ((cf + 1) * n - 1) >> p;  // largest v with C(v) <= cf
+  const uint64_t c0 = (v << p) / n, c1 = ((v + 1) << p) / n;
+  st.pop(static_cast<uint32_t>(c0), static_cast<uint32_t>(c1 - c0), p);
+  return v;
+}
+
+// ---- level 1: the quantised bucket CDF --------------------------------------------------------------------
+// C(b) given first = bucket_begin(b).
+template <class Model>
+inline uint32_t bucket_cdf(const Model& m, int64_t b, int64_t first) {
+  const int64_t nb = m.num_buckets();
+  const uint64_t total = uint64_t{1} << m.precision();
+  if (b <= 0) return 0;
+  if (b >= nb) return static_cast<uint32_t>(total);
+  const double r = static_cast<double>(total - 2 * static_cast<uint64_t>(nb));
+  const double f = std::min(1.0, std::max(0.0, m.cdf(b, first)));
+  return static_cast<uint32_t>(static_cast<uint64_t>(f * r)) + static_cast<uint32_t>(2 * b);
+}
+
+template <class Model>
+inline uint32_t bucket_cdf(const Model& m, int64_t b) {
+  return bucket_cdf(m, b, m.bucket_begin(b));
+}
+
+// A bucket edge: its index, first symbol and quantised CDF.
+struct Edge {
+  int64_t bucket, first;
+  uint32_t cdf;
+};
+
+template <class Model>
+inline Edge edge_at(const Model& m, int64_t b) {
+  const int64_t first = m.bucket_begin(b);
+  return {b, first, bucket_cdf(m, b, first)};
+}
+
+// The edges [lo, hi) of the bucket whose quantised range holds cf: gallop from the model's guess, then bisect.
+template <class Model>
+inline std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
+  const int64_t nb = m.num_buckets();
+  const double u = std::ldexp(static_cast<double>(cf), -static_cast<int>(m.precision()));
+  Edge lo = edge_at(m, std::clamp<int64_t>(m.guess(u), 0, nb - 1)), hi;
+  if (lo.cdf <= cf) {  // search upwards for the first edge above cf
+    for (int64_t step = 1;; step *= 2) {
+      hi = edge_at(m, std::min(nb, lo.bucket + step));
+      if (hi.cdf > cf) break;
+      lo = hi;
+    }
+  } else {  // search downwards for the last edge at or below cf
+    hi = lo;
+    for (int64_t step = 1;; step *= 2) {
+      lo = edge_at(m, std::max<int64_t>(0, hi.bucket - step));
+      if (lo.cdf <= cf) break;
+      hi = lo;
+    }
+  }
+  while (hi.bucket - lo.bucket > 1) {
+    const Edge mid = edge_at(m, lo.bucket + (hi.bucket - lo.bucket) / 2);
+    (mid.cdf <= cf ? lo : hi) = mid;
+  }
+  return {lo, hi};
+}
+
+template <class Model>
+inline void push_bucketed(Stream& st, const Model& m, int64_t symbol) {
+  const int64_t b = m.bucket_of(symbol);
+  const Edge lo = edge_at(m, b), hi = edge_at(m, b + 1);
+  push_uniform(st, static_cast<uint64_t>(symbol - lo.first), static_cast<uint64_t>(hi.first - lo.first));
+  st.push(lo.cdf, hi.cdf - lo.cdf, m.precision());
+}
+
+template <class Model>
+inline int64_t pop_bucketed(Stream& st, const Model& m) {
+  const auto [lo, hi] = find_bucket(m, st.peek(m.precision()));
+  st.pop(lo.cdf, hi.cdf - lo.cdf, m.precision());
+  return lo.first + static_cast<int64_t>(pop_uniform(st, static_cast<uint64_t>(hi.first - lo.first)));
+}
+
+}  // namespace dgmlab

@@ -1,0 +1,145 @@
+// A message: a stack of N interleaved rANS streams, each with its own source of "initial bits".
+//
+// Arrays are split across streams deterministically: an array of n items is cut into N contiguous chunks, stream s
+// taking items [floor(s n / N), floor((s + 1) n / N)). Within a stream, pushes go last item first, so pops return
+// the items first to last (what autoregressive decoders need). Streams are independent, so they run in parallel.
+//
+// Popping more than a stream holds (bits-back coding does this by design) draws 32-bit words from a seeded
+// counter-based generator and counts them: `initial_bits_used()` is the auxiliary cost, never hidden.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "rans.hpp"
+
+namespace dgmlab {
+
+// SplitMix64: the stream's initial-bits source and the key derivation (deterministic on every platform).
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+class Stream {
+ public:
+  Stream() = default;
+  Stream(uint64_t seed, uint64_t index) : key_(splitmix64(seed ^ splitmix64(index + 1))) {}
+
+  // x' = C(s, x) for a symbol with start/frequency out of 2^precision.
+  void push(uint32_t start, uint32_t freq, unsigned precision) {
+    fresh_ = false;
+    rans::enc_put(head_, start, freq, precision, [this](uint32_t w) { words_.push_back(w); });
+  }
+
+  // The slot of the next symbol. A stream never pushed to is first loaded with 31 random bits (counted), so that
+  // what a bits-back encoder decodes from it is a genuine sample rather than always the lowest symbol. The head
+  // 2^62 + r carries exactly those 31 bits of information.
+  uint32_t peek(unsigned precision) {
+    if (fresh_) {
+      fresh_ = false;
+      head_ = (rans::State{1} << 62) | (draw() >> 1);
+      initial_bits_ += 31;
+    }
+    return rans::dec_get(head_, precision);
+  }
+
+  // s, x = D(x') once the caller has identified the symbol from peek().
+  void pop(uint32_t start, uint32_t freq, unsigned precision) {
+    rans::dec_advance(head_, start, freq, precision, [this]() -> uint32_t {
+      if (words_.empty()) {
+        initial_bits_ += 32;
+        return draw();
+      }
+      const uint32_t w = words_.back();
+      words_.pop_back();
+      return w;
+    });
+  }
+
+  // Information content: 32 bits per word below the head plus log2(x / L) in the head.
+  double num_bits() const {
+    return 32.0 * static_cast<double>(words_.size()) + std::log2(static_cast<double>(head_)) - 31.0;
+  }
+
+  rans::State head() const { return head_; }
+  const std::vector<uint32_t>& words() const { return words_; }
+  uint64_t initial_bits() const { return initial_bits_; }
+  uint64_t draws() const { return draws_; }
+  uint64_t key() const { return key_; }
+  bool fresh() const { return fresh_; }
+
+  // Rebuild from serialised fields (the caller validates them).
+  void restore(bool fresh, rans::State head, std::vector<uint32_t> words, uint64_t initial_bits, uint64_t draws) {
+    fresh_ = fresh;
+    head_ = head;
+    words_ = std::move(words);
+    initial_bits_ = initial_bits;
+    draws_ = draws;
+  }
+
+ private:
+  uint32_t draw() { return static_cast<uint32_t>(splitmix64(key_ + draws_++ * 0xd1b54a32d192ed03ULL) >> 32); }
+
+  bool fresh_ = true;                // never pushed to nor popped from
+  rans::State head_ = rans::kLower;  // x in [L, bL)
+  std::vector<uint32_t> words_;      // the stack below the head
+  uint64_t key_ = 0;                 // initial-bits generator key
+  uint64_t draws_ = 0;               // words drawn so far (the generator's counter)
+  uint64_t initial_bits_ = 0;        // bits drawn from the generator
+};
+
+// Which items of an n-item array stream s of N owns: [first, last).
+inline std::pair<size_t, size_t> stream_chunk(size_t n, size_t num_streams, size_t s) {
+  const auto cut = [&](size_t k) {
+    return static_cast<size_t>((static_cast<unsigned __int128>(n) * k) / num_streams);
+  };
+  return {cut(s), cut(s + 1)};
+}
+
+class Message {
+ public:
+  explicit Message(size_t num_streams = 1, uint64_t seed = 0) : seed_(seed) {
+    streams_.reserve(num_streams);
+    for (size_t s = 0; s < num_streams; ++s) streams_.emplace_back(seed, s);
+  }
+
+  size_t num_streams() const { return streams_.size(); }
+  uint64_t seed() const { return seed_; }
+  Stream& stream(size_t s) { return streams_[s]; }
+  const Stream& stream(size_t s) const { return streams_[s]; }
+
+  double num_bits() const {
+    double bits = 0;
+    for (const auto& st : streams_) bits += st.num_bits();
+    return bits;
+  }
+
+  uint64_t initial_bits_used() const {
+    uint64_t bits = 0;
+    for (const auto& st : streams_) bits += st.initial_bits();
+    return bits;
+  }
+
+  // Run f(stream, first, last) for every stream's chunk of an n-item array, streams in parallel (OpenMP).
+  template <class F>
+  void for_each_chunk(size_t n, F&& f) {
+    const auto count = static_cast<int64_t>(streams_.size());
+#pragma omp parallel for schedule(static) if (n >= 4096 && count > 1)
+    for (int64_t s = 0; s < count; ++s) {
+      const auto [first, last] = stream_chunk(n, streams_.size(), static_cast<size_t>(s));
+      f(streams_[static_cast<size_t>(s)], first, last);
+    }
+  }
+
+ private:
+  uint64_t seed_;
+  std::vector<Stream> streams_;
+};
+
+}  // namespace dgmlab

@@ -1,0 +1,123 @@
+// Message <-> bytes. Little-endian layout, version 1:
+//   "DGMLRANS" | u32 version | u32 num_streams | u64 seed
+//   per stream: u8 fresh | u64 head | u64 draws | u64 initial_bits | u64 num_words | num_words x u32
+//   u64 checksum (FNV-1a over 64-bit little-endian words of everything before it, zero-padded)
+// Reading checks every length against the bytes present before it allocates or reads, so truncated, corrupt or
+// foreign input raises std::invalid_argument and never reads out of bounds.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "message.hpp"
+
+namespace dgmlab {
+
+inline constexpr char kMagic[8] = {'D', 'G', 'M', 'L', 'R', 'A', 'N', 'S'};
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kMaxStreams = uint32_t{1} << 20;
+
+inline uint64_t checksum(const uint8_t* data, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t w = 0;
+    for (size_t j = 0; j < 8 && i + j < n; ++j) w |= uint64_t{data[i + j]} << (8 * j);
+    h = (h ^ w) * 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+namespace detail {
+
+inline void put(std::vector<uint8_t>& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size) : p_(data), n_(size) {}
+  uint64_t get(int bytes, const char* what) {
+    need(static_cast<size_t>(bytes), what);
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= uint64_t{p_[pos_ + i]} << (8 * i);
+    pos_ += static_cast<size_t>(bytes);
+    return v;
+  }
+  void need(size_t bytes, const char* what) const {
+    if (bytes > n_ - pos_)
+      throw std::invalid_argument("message bytes are truncated: " + std::string(what) + " needs " +
+                                  std::to_string(bytes) + " more bytes at offset " + std::to_string(pos_) + " of " +
+                                  std::to_string(n_));
+  }
+  const uint8_t* here() const { return p_ + pos_; }
+  void skip(size_t bytes) { pos_ += bytes; }
+  size_t pos() const { return pos_; }
+
+ private:
+  const uint8_t* p_;
+  size_t n_, pos_ = 0;
+};
+
+}  // namespace detail
+
+inline std::vector<uint8_t> to_bytes(const Message& msg) {
+  std::vector<uint8_t> out(kMagic, kMagic + 8);
+  detail::put(out, kFormatVersion, 4);
+  detail::put(out, msg.num_streams(), 4);
+  detail::put(out, msg.seed(), 8);
+  for (size_t s = 0; s < msg.num_streams(); ++s) {
+    const Stream& st = msg.stream(s);
+    detail::put(out, st.fresh() ? 1 : 0, 1);
+    detail::put(out, st.head(), 8);
+    detail::put(out, st.draws(), 8);
+    detail::put(out, st.initial_bits(), 8);
+    detail::put(out, st.words().size(), 8);
+    const size_t at = out.size();
+    out.resize(at + 4 * st.words().size());
+    for (size_t i = 0; i < st.words().size(); ++i)
+      for (int b = 0; b < 4; ++b) out[at + 4 * i + b] = static_cast<uint8_t>(st.words()[i] >> (8 * b));
+  }
+  detail::put(out, checksum(out.data(), out.size()), 8);
+  return out;
+}
+
+inline Message from_bytes(const uint8_t* data, size_t size) {
+  detail::Reader in(data, size);
+  in.need(8, "the magic number");
+  if (std::memcmp(in.here(), kMagic, 8) != 0)
+    throw std::invalid_argument("not a dgmlab message: bad magic number (expected bytes from Message.to_bytes())");
+  in.skip(8);
+  const uint64_t version = in.get(4, "the format version");
+  if (version != kFormatVersion)
+    throw std::invalid_argument("message format version " + std::to_string(version) + " is not supported (this build reads " +
+                                std::to_string(kFormatVersion) + "): upgrade dgmlab");
+  const uint64_t num_streams = in.get(4, "the stream count");
+  if (num_streams < 1 || num_streams > kMaxStreams)
+    throw std::invalid_argument("corrupt message: stream count " + std::to_string(num_streams) + " is out of range");
+  Message msg(num_streams, in.get(8, "the seed"));
+  for (size_t s = 0; s < num_streams; ++s) {
+    const uint64_t fresh = in.get(1, "a stream header");
+    const uint64_t head = in.get(8, "a stream header");
+    const uint64_t draws = in.get(8, "a stream header");
+    const uint64_t initial_bits = in.get(8, "a stream header");
+    const uint64_t num_words = in.get(8, "a stream header");
+    if (fresh > 1 || head < rans::kLower || head >= (rans::kLower << rans::kWordBits))
+      throw std::invalid_argument("corrupt message: stream " + std::to_string(s) + " has an invalid state");
+    if (num_words > (size - in.pos()) / 4) in.need(SIZE_MAX, "the stream words");
+    std::vector<uint32_t> words(num_words);
+    for (auto& w : words) w = static_cast<uint32_t>(in.get(4, "the stream words"));
+    msg.stream(s).restore(fresh == 1, head, std::move(words), initial_bits, draws);
+  }
+  const size_t body = in.pos();
+  const uint64_t stored = in.get(8, "the checksum");
+  if (stored != checksum(data, body)) throw std::invalid_argument("corrupt message: checksum mismatch");
+  if (in.pos() != size)
+    throw std::invalid_argument("corrupt message: " + std::to_string(size - in.pos()) + " unexpected trailing bytes");
+  return msg;
+}
+
+}  // namespace dgmlab
