@@ -7,11 +7,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "dgmlab/linear_ar.hpp"
 #include "kernels_cpu.hpp"
 #ifdef DGMLAB_WITH_CUDA
 #include "kernels_cuda.hpp"
@@ -165,21 +168,109 @@ py::tuple mixlogistic_forward(const py::array& x, const py::array& logits, const
   return py::make_tuple(value, log_derivative);
 }
 
-#ifdef DGMLAB_WITH_CUDA
-void check_cuda_args(int device, std::int64_t n, int K) {
-  if (device < 0) throw py::value_error("device must be >= 0, got " + std::to_string(device));
-  if (n < 0) throw py::value_error("n must be >= 0, got " + std::to_string(n));
-  if (K < 1 || K > dgmlab::kernels::kCudaMaxComponents)
-    throw py::value_error("K must be in [1, " + std::to_string(dgmlab::kernels::kCudaMaxComponents) +
-                          "] on CUDA, got " + std::to_string(K));
+// ---- the linear AR codec on a Message ------------------------------------------------------------------------
+// mean, std: (B, d) float64; coeffs: (B, d, d) float64; symbols: (B, d) int64; all C-contiguous.
+std::pair<std::size_t, int> linear_ar_shape(const py::array& mean, const py::array& coeffs, const py::array& std_dev) {
+  require(mean, "mean", py::dtype::of<double>());
+  require(coeffs, "coeffs", py::dtype::of<double>());
+  require(std_dev, "std", py::dtype::of<double>());
+  if (mean.ndim() != 2 || mean.shape(1) < 1)
+    throw py::value_error("mean must have shape (B, d) with d >= 1, got " + shape_str(mean));
+  const py::ssize_t B = mean.shape(0), d = mean.shape(1);
+  if (coeffs.ndim() != 3 || coeffs.shape(0) != B || coeffs.shape(1) != d || coeffs.shape(2) != d)
+    throw py::value_error("coeffs must have shape (B, d, d) = (" + std::to_string(B) + ", " + std::to_string(d) +
+                          ", " + std::to_string(d) + "), got " + shape_str(coeffs));
+  if (std_dev.ndim() != 2 || std_dev.shape(0) != B || std_dev.shape(1) != d)
+    throw py::value_error("std must have the shape of mean " + shape_str(mean) + ", got " + shape_str(std_dev));
+  return {static_cast<std::size_t>(B), static_cast<int>(d)};
 }
 
-template <class... P>
-void check_pointers(P... ptrs) {
-  for (std::uintptr_t p : {static_cast<std::uintptr_t>(ptrs)...})
+void linear_ar_push(dgmlab::Message& msg, const py::array& symbols, const py::array& mean, const py::array& coeffs,
+                    const py::array& std_dev, double bin_width, std::int64_t lo, std::int64_t hi) {
+  const auto [B, d] = linear_ar_shape(mean, coeffs, std_dev);
+  require(symbols, "symbols", py::dtype::of<std::int64_t>());
+  if (symbols.ndim() != 2 || symbols.shape(0) != mean.shape(0) || symbols.shape(1) != mean.shape(1))
+    throw py::value_error("symbols must have the shape of mean " + shape_str(mean) + ", got " + shape_str(symbols));
+  py::gil_scoped_release release;
+  dgmlab::push_linear_ar(msg, static_cast<const std::int64_t*>(symbols.data()),
+                         static_cast<const double*>(mean.data()), static_cast<const double*>(coeffs.data()),
+                         static_cast<const double*>(std_dev.data()), B, d, dgmlab::Grid{bin_width, lo, hi});
+}
+
+py::array linear_ar_pop(dgmlab::Message& msg, const py::array& mean, const py::array& coeffs,
+                        const py::array& std_dev, double bin_width, std::int64_t lo, std::int64_t hi) {
+  const auto [B, d] = linear_ar_shape(mean, coeffs, std_dev);
+  py::array_t<std::int64_t> out({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(d)});
+  std::int64_t* p = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    dgmlab::pop_linear_ar(msg, p, static_cast<const double*>(mean.data()), static_cast<const double*>(coeffs.data()),
+                          static_cast<const double*>(std_dev.data()), B, d, dgmlab::Grid{bin_width, lo, hi});
+  }
+  return out;
+}
+
+// The CUDA entry points exist in every build (the module exports the same names everywhere); without CUDA they
+// raise RuntimeError.
+constexpr int kCudaMaxComponents = 64;  // dgmlab::kernels::kCudaMaxComponents, checked below when CUDA is built
+#ifdef DGMLAB_WITH_CUDA
+static_assert(kCudaMaxComponents == dgmlab::kernels::kCudaMaxComponents, "keep in sync with kernels_cuda.hpp");
+#endif
+
+void check_cuda_args(int device, std::int64_t n, int K, std::initializer_list<std::uintptr_t> pointers) {
+#ifndef DGMLAB_WITH_CUDA
+  throw std::runtime_error("this dgmlab build has no CUDA kernels (rebuild with a CUDA toolkit, DGMLAB_CUDA=ON)");
+#endif
+  if (device < 0) throw py::value_error("device must be >= 0, got " + std::to_string(device));
+  if (n < 0) throw py::value_error("n must be >= 0, got " + std::to_string(n));
+  if (K < 1 || K > kCudaMaxComponents)
+    throw py::value_error("K must be in [1, " + std::to_string(kCudaMaxComponents) + "] on CUDA, got " +
+                          std::to_string(K));
+  for (std::uintptr_t p : pointers)
     if (p == 0) throw py::value_error("device pointers must be non-null");
 }
+
+void mixlogistic_inverse_cuda_py(int device, std::uintptr_t stream, bool is_double, std::uintptr_t y,
+                                 std::uintptr_t logits, std::uintptr_t means, std::uintptr_t log_scales,
+                                 std::uintptr_t x, std::uintptr_t status, std::int64_t n, int K, double tol,
+                                 bool newton, bool logit_form) {
+  check_cuda_args(device, n, K, {y, logits, means, log_scales, x, status});
+  require_positive(tol, "tol");
+#ifdef DGMLAB_WITH_CUDA
+  std::string err;
+  {
+    py::gil_scoped_release release;
+    err = dgmlab::kernels::mixlogistic_inverse_cuda(
+        device, stream, is_double, reinterpret_cast<const void*>(y), reinterpret_cast<const void*>(logits),
+        reinterpret_cast<const void*>(means), reinterpret_cast<const void*>(log_scales), reinterpret_cast<void*>(x),
+        reinterpret_cast<std::uint64_t*>(status), n, K, tol, newton, logit_form);
+  }
+  if (!err.empty()) throw std::runtime_error("mixlogistic_inverse_cuda: " + err);
+#else
+  (void)stream, (void)is_double, (void)newton, (void)logit_form;
 #endif
+}
+
+void mixlogistic_forward_cuda_py(int device, std::uintptr_t stream, bool is_double, std::uintptr_t x,
+                                 std::uintptr_t logits, std::uintptr_t means, std::uintptr_t log_scales,
+                                 std::uintptr_t value, std::uintptr_t log_derivative, std::uintptr_t status,
+                                 std::int64_t n, int K, bool logit_form) {
+  check_cuda_args(device, n, K, {x, logits, means, log_scales, value, log_derivative, status});
+#ifdef DGMLAB_WITH_CUDA
+  std::string err;
+  {
+    py::gil_scoped_release release;
+    err = dgmlab::kernels::mixlogistic_forward_cuda(
+        device, stream, is_double, reinterpret_cast<const void*>(x), reinterpret_cast<const void*>(logits),
+        reinterpret_cast<const void*>(means), reinterpret_cast<const void*>(log_scales),
+        reinterpret_cast<void*>(value), reinterpret_cast<void*>(log_derivative),
+        reinterpret_cast<std::uint64_t*>(status), n, K, logit_form);
+  }
+  if (!err.empty()) throw std::runtime_error("mixlogistic_forward_cuda: " + err);
+#else
+  (void)stream, (void)is_double, (void)logit_form;
+#endif
+}
 
 }  // namespace
 
@@ -194,51 +285,21 @@ void register_kernels(py::module_& m) {
         "(value, log-derivative) of sigma^-1(MixLogCDF(x)) (logit_form) or MixLogCDF(x) (CPU, OpenMP).");
   m.def("check_mixlogistic_status", &check_mixlogistic_status, py::arg("status"), py::arg("first"),
         "Raises ValueError for a CUDA mixture kernel's status word (all ones: no failure).");
-#ifdef DGMLAB_WITH_CUDA
-  m.attr("cuda_max_components") = dgmlab::kernels::kCudaMaxComponents;
-  m.def(
-      "mixlogistic_inverse_cuda",
-      [](int device, std::uintptr_t stream, bool is_double, std::uintptr_t y, std::uintptr_t logits,
-         std::uintptr_t means, std::uintptr_t log_scales, std::uintptr_t x, std::uintptr_t status, std::int64_t n,
-         int K, double tol, bool newton, bool logit_form) {
-        check_cuda_args(device, n, K);
-        check_pointers(y, logits, means, log_scales, x, status);
-        require_positive(tol, "tol");
-        std::string err;
-        {
-          py::gil_scoped_release release;
-          err = dgmlab::kernels::mixlogistic_inverse_cuda(
-              device, stream, is_double, reinterpret_cast<const void*>(y), reinterpret_cast<const void*>(logits),
-              reinterpret_cast<const void*>(means), reinterpret_cast<const void*>(log_scales),
-              reinterpret_cast<void*>(x), reinterpret_cast<std::uint64_t*>(status), n, K, tol, newton, logit_form);
-        }
-        if (!err.empty()) throw std::runtime_error("mixlogistic_inverse_cuda: " + err);
-      },
-      py::arg("device"), py::arg("stream"), py::arg("is_double"), py::arg("y"), py::arg("logits"), py::arg("means"),
-      py::arg("log_scales"), py::arg("x"), py::arg("status"), py::arg("n"), py::arg("K"), py::arg("tol"),
-      py::arg("newton"), py::arg("logit_form"),
-      "Queues the mixture inverse on a CUDA stream; arguments are device pointers (see dgmlab.kernels).");
-  m.def(
-      "mixlogistic_forward_cuda",
-      [](int device, std::uintptr_t stream, bool is_double, std::uintptr_t x, std::uintptr_t logits,
-         std::uintptr_t means, std::uintptr_t log_scales, std::uintptr_t value, std::uintptr_t log_derivative,
-         std::uintptr_t status, std::int64_t n, int K, bool logit_form) {
-        check_cuda_args(device, n, K);
-        check_pointers(x, logits, means, log_scales, value, log_derivative, status);
-        std::string err;
-        {
-          py::gil_scoped_release release;
-          err = dgmlab::kernels::mixlogistic_forward_cuda(
-              device, stream, is_double, reinterpret_cast<const void*>(x), reinterpret_cast<const void*>(logits),
-              reinterpret_cast<const void*>(means), reinterpret_cast<const void*>(log_scales),
-              reinterpret_cast<void*>(value), reinterpret_cast<void*>(log_derivative),
-              reinterpret_cast<std::uint64_t*>(status), n, K, logit_form);
-        }
-        if (!err.empty()) throw std::runtime_error("mixlogistic_forward_cuda: " + err);
-      },
-      py::arg("device"), py::arg("stream"), py::arg("is_double"), py::arg("x"), py::arg("logits"), py::arg("means"),
-      py::arg("log_scales"), py::arg("value"), py::arg("log_derivative"), py::arg("status"), py::arg("n"),
-      py::arg("K"), py::arg("logit_form"),
-      "Queues the mixture forward map on a CUDA stream; arguments are device pointers (see dgmlab.kernels).");
-#endif
+  m.def("linear_ar_push", &linear_ar_push, py::arg("msg"), py::arg("symbols"), py::arg("mean"), py::arg("coeffs"),
+        py::arg("std"), py::arg("bin_width"), py::arg("lo"), py::arg("hi"),
+        "Pushes (B, d) grid symbols under the linear AR Gaussians (mean, coeffs, std) (dgmlab/linear_ar.hpp).");
+  m.def("linear_ar_pop", &linear_ar_pop, py::arg("msg"), py::arg("mean"), py::arg("coeffs"), py::arg("std"),
+        py::arg("bin_width"), py::arg("lo"), py::arg("hi"),
+        "Pops (B, d) grid symbols under the linear AR Gaussians (mean, coeffs, std) (dgmlab/linear_ar.hpp).");
+  m.def("cuda_max_components", [] { return kCudaMaxComponents; },
+        "Largest mixture size K the CUDA kernels take.");
+  m.def("mixlogistic_inverse_cuda", &mixlogistic_inverse_cuda_py, py::arg("device"), py::arg("stream"),
+        py::arg("is_double"), py::arg("y"), py::arg("logits"), py::arg("means"), py::arg("log_scales"), py::arg("x"),
+        py::arg("status"), py::arg("n"), py::arg("K"), py::arg("tol"), py::arg("newton"), py::arg("logit_form"),
+        "Queues the mixture inverse on a CUDA stream; arguments are device pointers (see dgmlab.kernels).");
+  m.def("mixlogistic_forward_cuda", &mixlogistic_forward_cuda_py, py::arg("device"), py::arg("stream"),
+        py::arg("is_double"), py::arg("x"), py::arg("logits"), py::arg("means"), py::arg("log_scales"),
+        py::arg("value"), py::arg("log_derivative"), py::arg("status"), py::arg("n"), py::arg("K"),
+        py::arg("logit_form"),
+        "Queues the mixture forward map on a CUDA stream; arguments are device pointers (see dgmlab.kernels).");
 }

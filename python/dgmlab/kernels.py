@@ -1,20 +1,23 @@
 """Native numerical kernels: batched Cholesky -> autoregressive Gaussian, and the logistic-mixture CDF map.
 
-A round trip through the Flow++ elementwise map (thesis eq. 3.14 before its affine part)::
+A round trip through the Flow++ elementwise map (thesis eq. 3.14 before its affine part):
 
-    import numpy as np
-    from dgmlab import kernels
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(1000)
-    logits, means, log_scales = (rng.standard_normal((1000, 4)) for _ in range(3))
-    y, log_dydx = kernels.mixlogistic_forward(x, logits, means, log_scales)
-    x2 = kernels.mixlogistic_inverse(y, logits, means, log_scales)      # |x2 - x| ~ 1e-12 where dy/dx ~ 1
+>>> import numpy as np
+>>> from dgmlab import kernels
+>>> rng = np.random.default_rng(0)
+>>> x = rng.standard_normal(1000)
+>>> logits, means, log_scales = (rng.standard_normal((1000, 4)) for _ in range(3))
+>>> y, log_dydx = kernels.mixlogistic_forward(x, logits, means, log_scales)
+>>> x2 = kernels.mixlogistic_inverse(y, logits, means, log_scales)
+>>> bool(np.all(np.abs(x2 - x) < 1e-9))
+True
 
-and the conversion of N(0, sigma^2 J J^T) to a linear autoregressive model (Section 3.5.4.1)::
+and the conversion of N(0, sigma^2 J J^T) to a linear autoregressive model (Section 3.5.4.1):
 
-    J = rng.standard_normal((16, 12, 12))
-    ar = kernels.cholesky_to_ar(J, sigma=0.01)
-    # y_i | y_<i ~ N(ar.coeffs[b, i, :i] @ y[:i], ar.std[b, i] ** 2), and ar.L @ ar.L.T == 0.01**2 * J @ J.T
+>>> J = rng.standard_normal((16, 12, 12))
+>>> ar = kernels.cholesky_to_ar(J, sigma=0.01)    # y_i | y_<i ~ N(ar.coeffs[b, i, :i] @ y[:i], ar.std[b, i]^2)
+>>> bool(np.allclose(ar.L @ ar.L.transpose(0, 2, 1), 0.01**2 * J @ J.transpose(0, 2, 1), rtol=0, atol=1e-15))
+True
 
 numpy arrays in give numpy arrays out, torch tensors give torch tensors (on the same device). CPU inputs run the
 OpenMP kernels; CUDA tensors run the CUDA kernel on the current stream (mixture functions only). Inputs must be
@@ -146,8 +149,8 @@ def _cuda_prepare(first: Any, first_name: str, logits: Any, means: Any, log_scal
             raise ValueError(f"{name} must be contiguous (call .contiguous())")
         if name != first_name and (tuple(a.shape) != (*first.shape, K) or K < 1):
             raise ValueError(f"{name} must have shape {tuple(first.shape)} + (K,) with K >= 1, got {tuple(a.shape)}")
-    if K > _native.cuda_max_components:
-        raise ValueError(f"logits must have K <= {_native.cuda_max_components} on CUDA, got K = {K}")
+    if K > _native.cuda_max_components():
+        raise ValueError(f"logits must have K <= {_native.cuda_max_components()} on CUDA, got K = {K}")
     status = torch.full((1,), -1, dtype=torch.int64, device=first.device)
     return first.numel(), K, status
 
