@@ -113,33 +113,100 @@ Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigm
   return first;
 }
 
+// Bisection runs groups of kSolveLanes elements in lockstep (every element takes about the same number of steps):
+// their evaluations are independent and vectorise across the group. Newton-bisection solves one element at a time.
+// Both give the bits of mixlogistic::solve, which the CUDA kernel runs.
+constexpr int kSolveLanes = 8;
+
+// Solves elements [first, first + count) of the inverse; failures go to `first_failure`.
+template <class T>
+DGMLAB_TARGET_CLONES
+void mixlogistic_inverse_group(const T* targets, const T* logits, const T* means, const T* log_scales, T* x,
+                               std::int64_t first, int count, int K, double tol, bool newton, bool logit_form,
+                               ComponentBuffer& one, std::vector<double>& lanes, Failure& first_failure) {
+  const mixlogistic::Components c = one.view();
+  double* weight = lanes.data();
+  double* mean = weight + static_cast<std::size_t>(K) * kSolveLanes;
+  double* inv_scale = mean + static_cast<std::size_t>(K) * kSolveLanes;
+  mixlogistic::Solver solver[kSolveLanes];
+  double at[kSolveLanes];
+  mixlogistic::Eval f[kSolveLanes];
+  bool valid[kSolveLanes];
+  bool all_done = true;
+  for (int l = 0; l < kSolveLanes; ++l) {
+    const std::int64_t i = first + l;
+    solver[l].done = true;
+    valid[l] = false;
+    at[l] = 0.0;
+    for (int k = 0; k < K; ++k) {  // idle lanes evaluate a harmless standard logistic
+      weight[k * kSolveLanes + l] = 1.0;
+      mean[k * kSolveLanes + l] = 0.0;
+      inv_scale[k * kSolveLanes + l] = 1.0;
+    }
+    if (l >= count) continue;
+    const std::int64_t o = i * K;
+    const double t = static_cast<double>(targets[i]);
+    Failure bad;
+    if (!std::isfinite(t)) {
+      bad = Failure{1, 0, i, -1, t};
+    } else if (!logit_form && !(t > 0.0 && t < 1.0)) {
+      bad = Failure{2, 0, i, -1, t};
+    } else if (const int which = mixlogistic::prepare(logits + o, means + o, log_scales + o, c)) {
+      bad = Failure{1, which, i, -1, 0.0};
+    }
+    if (bad.code != 0) {
+      x[i] = static_cast<T>(NAN);
+      if (first_failure.code == 0 || i < first_failure.index) first_failure = bad;
+      continue;
+    }
+    const double y = logit_form ? t : mixlogistic::logit(t);
+    if (newton) {  // iteration counts differ between elements: lockstep would mostly wait for the slowest
+      x[i] = static_cast<T>(mixlogistic::solve(y, c, tol, true));
+      continue;
+    }
+    mixlogistic::solver_init(solver[l], y, c, tol, false);
+    valid[l] = true;
+    for (int k = 0; k < K; ++k) {
+      weight[k * kSolveLanes + l] = c.weight[k];
+      mean[k * kSolveLanes + l] = c.mean[k];
+      inv_scale[k * kSolveLanes + l] = c.inv_scale[k];
+    }
+    all_done = all_done && solver[l].done;
+  }
+  while (!all_done) {
+    for (int l = 0; l < kSolveLanes; ++l) at[l] = solver[l].x;
+    mixlogistic::evaluate_lanes<kSolveLanes>(at, K, weight, mean, inv_scale, f);
+    all_done = true;
+    for (int l = 0; l < kSolveLanes; ++l) {
+      if (solver[l].done) continue;
+      mixlogistic::solver_update(solver[l], f[l]);
+      all_done = all_done && solver[l].done;
+    }
+  }
+  for (int l = 0; l < count; ++l)
+    if (valid[l]) x[first + l] = static_cast<T>(solver[l].x);
+}
+
 template <class T>
 Failure mixlogistic_inverse_cpu(const T* targets, const T* logits, const T* means, const T* log_scales, T* x,
                                 std::int64_t n, int K, double tol, bool newton, bool logit_form) {
   Failure first;
+  const std::int64_t groups = (n + kSolveLanes - 1) / kSolveLanes;
 #pragma omp parallel
   {
-    ComponentBuffer buf(K);
-    const mixlogistic::Components c = buf.view();
-#pragma omp for schedule(static, 256)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t o = i * K;
-      const double t = static_cast<double>(targets[i]);
-      Failure f;
-      if (!std::isfinite(t)) {
-        f = Failure{1, 0, i, -1, t};
-      } else if (!logit_form && !(t > 0.0 && t < 1.0)) {
-        f = Failure{2, 0, i, -1, t};
-      } else if (const int bad = mixlogistic::prepare(logits + o, means + o, log_scales + o, c)) {
-        f = Failure{1, bad, i, -1, 0.0};
-      } else {
-        const double y = logit_form ? t : mixlogistic::logit(t);
-        x[i] = static_cast<T>(mixlogistic::solve(y, c, tol, newton));
-        continue;
-      }
-      x[i] = static_cast<T>(NAN);
+    ComponentBuffer one(K);
+    std::vector<double> lanes(3 * static_cast<std::size_t>(K) * kSolveLanes);
+    Failure mine;
+#pragma omp for schedule(dynamic, 64)
+    for (std::int64_t g = 0; g < groups; ++g) {
+      const std::int64_t b = g * kSolveLanes;
+      mixlogistic_inverse_group(targets, logits, means, log_scales, x, b,
+                                static_cast<int>(std::min<std::int64_t>(kSolveLanes, n - b)), K, tol, newton,
+                                logit_form, one, lanes, mine);
+    }
+    if (mine.code != 0) {
 #pragma omp critical(dgmlab_mixlogistic_failure)
-      keep_first(first, f);
+      keep_first(first, mine);
     }
   }
   return first;

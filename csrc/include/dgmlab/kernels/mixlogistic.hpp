@@ -76,11 +76,12 @@ DGMLAB_HD Sums sums(double x, const Components& c) {
   Sums r{0.0, 0.0, 0.0};
   for (int k = 0; k < c.K; ++k) {
     const double z = (x - c.mean[k]) * c.inv_scale[k];
-    const double e = fpmath::exp(z < 0.0 ? z : -z);
+    const bool negative = z < 0.0;
+    const double e = fpmath::exp(fpmath::select(negative, z, -z));
     const double big = 1.0 / (1.0 + e);  // sigma(|z|)
     const double small = e * big;        // sigma(-|z|)
-    r.P += c.weight[k] * (z < 0.0 ? small : big);
-    r.Q += c.weight[k] * (z < 0.0 ? big : small);
+    r.P += c.weight[k] * fpmath::select(negative, small, big);
+    r.Q += c.weight[k] * fpmath::select(negative, big, small);
     r.pdf += (c.weight[k] * c.inv_scale[k]) * (small * big);
   }
   return r;
@@ -110,9 +111,29 @@ DGMLAB_HD Forward forward(double x, const Components& c, bool logit_form) {
   return Forward{log_p - log_q, (log_pdf - log_p) - log_q};
 }
 
-// Solves y(x) = target. tol is relative to the smallest component scale: the solver stops once the bracket, or the
-// last Newton correction, is below tol * min_k exp(s_k) (or the bracket is one ulp wide).
-DGMLAB_HD double solve(double target, const Components& c, double tol, bool newton) {
+// The solver for one element as a state machine, so that a CPU can advance several elements in lockstep
+// (overlapping their evaluations) while the CUDA kernel runs one per thread: both make the same decisions on the
+// same numbers, hence the same bits. Use: solver_init, then while (!s.done) solver_update(s, evaluate(s.x, c));
+// the root is s.x.
+//
+// tol is relative to the smallest component scale: the solver stops once the bracket, or the last Newton
+// correction, is below tol * min_k exp(s_k) (or the bracket is one ulp wide).
+struct Solver {
+  double target, lo, hi, x, dx, dx_old, tolx;
+  int iterations;
+  bool newton, done;
+};
+
+// Newton-bisection gives up after this many evaluations (bisection alone always ends: the bracket shrinks to an ulp).
+constexpr int kMaxNewtonIterations = 4096;
+
+// Bisection: the next point is the midpoint, unless the bracket is already small enough.
+DGMLAB_HD void solver_bisect(Solver& s) {
+  s.x = s.lo + 0.5 * (s.hi - s.lo);
+  s.done = s.hi - s.lo <= s.tolx || s.x <= s.lo || s.x >= s.hi;
+}
+
+DGMLAB_HD void solver_init(Solver& s, double target, const Components& c, double tol, bool newton) {
   double lo = c.mean[0] + target * c.scale[0], hi = lo, smin = c.scale[0], guess = 0.0;
   for (int k = 0; k < c.K; ++k) {
     const double v = c.mean[k] + target * c.scale[k];
@@ -121,41 +142,84 @@ DGMLAB_HD double solve(double target, const Components& c, double tol, bool newt
     smin = c.scale[k] < smin ? c.scale[k] : smin;
     guess += c.weight[k] * v;
   }
-  const double tolx = tol * smin;
   // Widen by a few ulp so that rounding in mu + y e^s cannot leave the root outside.
   const double pad = 4.440892098500626e-16 * ((lo < 0.0 ? -lo : lo) + (hi < 0.0 ? -hi : hi));
-  lo -= pad;
-  hi += pad;
+  s.target = target;
+  s.lo = lo - pad;
+  s.hi = hi + pad;
+  s.tolx = tol * smin;
+  s.iterations = 0;
+  s.newton = newton;
+  s.done = false;
   if (!newton) {
-    for (;;) {
-      const double mid = lo + 0.5 * (hi - lo);
-      if (hi - lo <= tolx || mid <= lo || mid >= hi) return mid;
-      if (evaluate(mid, c).y < target) lo = mid; else hi = mid;
+    solver_bisect(s);
+    return;
+  }
+  s.x = guess < s.lo ? s.lo : (guess > s.hi ? s.hi : guess);
+  s.dx_old = s.dx = s.hi - s.lo;
+}
+
+// Takes f = evaluate(s.x) and moves to the next point (or finishes).
+DGMLAB_HD void solver_update(Solver& s, const Eval& f) {
+  const double r = f.y - s.target;
+  if (!s.newton) {
+    if (r < 0.0) s.lo = s.x; else s.hi = s.x;
+    solver_bisect(s);
+    return;
+  }
+  if (r == 0.0 || ++s.iterations >= kMaxNewtonIterations) {
+    s.done = true;
+    return;
+  }
+  if (r < 0.0) s.lo = s.x; else s.hi = s.x;
+  // Newton step if it lands strictly inside the bracket and at least halves the step before last (rtsafe).
+  const double step = r / f.dydx;
+  const double xn = s.x - step;
+  const double abs_2r = (r < 0.0 ? -r : r) * 2.0, lim = (s.dx_old < 0.0 ? -s.dx_old : s.dx_old) * f.dydx;
+  s.dx_old = s.dx;
+  if (xn > s.lo && xn < s.hi && abs_2r <= lim) {
+    s.dx = step;
+    s.x = xn;
+  } else {
+    s.dx = 0.5 * (s.hi - s.lo);
+    s.x = s.lo + s.dx;
+    if (s.x <= s.lo || s.x >= s.hi) {
+      s.done = true;
+      return;
     }
   }
-  double x = guess < lo ? lo : (guess > hi ? hi : guess);
-  double dx_old = hi - lo, dx = dx_old;
-  Eval f = evaluate(x, c);
-  for (int it = 0; it < 4096; ++it) {
-    const double r = f.y - target;
-    if (r == 0.0) return x;
-    if (r < 0.0) lo = x; else hi = x;
-    const double step = r / f.dydx;
-    const double xn = x - step;
-    const double abs_r_dx = (r < 0.0 ? -r : r) * 2.0, lim = (dx_old < 0.0 ? -dx_old : dx_old) * f.dydx;
-    dx_old = dx;
-    if (xn > lo && xn < hi && abs_r_dx <= lim) {
-      dx = step;
-      x = xn;
-    } else {
-      dx = 0.5 * (hi - lo);
-      x = lo + dx;
-      if (x <= lo || x >= hi) return x;
+  s.done = (s.dx < 0.0 ? -s.dx : s.dx) <= s.tolx || s.hi - s.lo <= s.tolx;
+}
+
+// Solves y(x) = target for one element.
+DGMLAB_HD double solve(double target, const Components& c, double tol, bool newton) {
+  Solver s;
+  solver_init(s, target, c, tol, newton);
+  while (!s.done) solver_update(s, evaluate(s.x, c));
+  return s.x;
+}
+
+// evaluate() for W elements at once, their components interleaved: field[k * W + l] for component k of lane l.
+// Each lane runs exactly evaluate()'s operations; the lanes only give the CPU independent work to overlap.
+template <int W>
+DGMLAB_HD void evaluate_lanes(const double* x, int K, const double* weight, const double* mean,
+                              const double* inv_scale, Eval* out) {
+  double P[W], Q[W], pdf[W];
+  for (int l = 0; l < W; ++l) P[l] = Q[l] = pdf[l] = 0.0;
+  for (int k = 0; k < K; ++k) {
+    for (int l = 0; l < W; ++l) {
+      const int i = k * W + l;
+      const double z = (x[l] - mean[i]) * inv_scale[i];
+      const bool negative = z < 0.0;
+      const double e = fpmath::exp(fpmath::select(negative, z, -z));
+      const double big = 1.0 / (1.0 + e);
+      const double small = e * big;
+      P[l] += weight[i] * fpmath::select(negative, small, big);
+      Q[l] += weight[i] * fpmath::select(negative, big, small);
+      pdf[l] += (weight[i] * inv_scale[i]) * (small * big);
     }
-    if ((dx < 0.0 ? -dx : dx) <= tolx || hi - lo <= tolx) return x;
-    f = evaluate(x, c);
   }
-  return x;
+  for (int l = 0; l < W; ++l) out[l] = Eval{fpmath::log(P[l]) - fpmath::log(Q[l]), (pdf[l] / P[l]) / Q[l]};
 }
 
 // sigma^-1(u) = log u - log(1 - u) for u in (0, 1); 1 - u is exact for u >= 1/2.
