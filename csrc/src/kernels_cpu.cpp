@@ -212,32 +212,48 @@ Failure mixlogistic_inverse_cpu(const T* targets, const T* logits, const T* mean
   return first;
 }
 
+// Elements [first, last) of the forward map; failures go to `first_failure`.
+template <class T>
+DGMLAB_TARGET_CLONES
+void mixlogistic_forward_range(const T* x, const T* logits, const T* means, const T* log_scales, T* value,
+                               T* log_derivative, std::int64_t first, std::int64_t last, int K, bool logit_form,
+                               ComponentBuffer& buf, Failure& first_failure) {
+  const mixlogistic::Components c = buf.view();
+  for (std::int64_t i = first; i < last; ++i) {
+    const std::int64_t o = i * K;
+    const double xi = static_cast<double>(x[i]);
+    Failure f;
+    if (!std::isfinite(xi)) {
+      f = Failure{1, 0, i, -1, xi};
+    } else if (const int bad = mixlogistic::prepare(logits + o, means + o, log_scales + o, c)) {
+      f = Failure{1, bad, i, -1, 0.0};
+    } else {
+      const mixlogistic::Forward r = mixlogistic::forward(xi, c, logit_form);
+      value[i] = static_cast<T>(r.value);
+      log_derivative[i] = static_cast<T>(r.log_derivative);
+      continue;
+    }
+    value[i] = log_derivative[i] = static_cast<T>(NAN);
+    if (first_failure.code == 0) first_failure = f;
+  }
+}
+
 template <class T>
 Failure mixlogistic_forward_cpu(const T* x, const T* logits, const T* means, const T* log_scales, T* value,
                                 T* log_derivative, std::int64_t n, int K, bool logit_form) {
+  constexpr std::int64_t kChunk = 256;
   Failure first;
 #pragma omp parallel
   {
     ComponentBuffer buf(K);
-    const mixlogistic::Components c = buf.view();
-#pragma omp for schedule(static, 256)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t o = i * K;
-      const double xi = static_cast<double>(x[i]);
-      Failure f;
-      if (!std::isfinite(xi)) {
-        f = Failure{1, 0, i, -1, xi};
-      } else if (const int bad = mixlogistic::prepare(logits + o, means + o, log_scales + o, c)) {
-        f = Failure{1, bad, i, -1, 0.0};
-      } else {
-        const mixlogistic::Forward r = mixlogistic::forward(xi, c, logit_form);
-        value[i] = static_cast<T>(r.value);
-        log_derivative[i] = static_cast<T>(r.log_derivative);
-        continue;
-      }
-      value[i] = log_derivative[i] = static_cast<T>(NAN);
+    Failure mine;
+#pragma omp for schedule(dynamic, 4)
+    for (std::int64_t b = 0; b < n; b += kChunk)
+      mixlogistic_forward_range(x, logits, means, log_scales, value, log_derivative, b, std::min(n, b + kChunk), K,
+                                logit_form, buf, mine);
+    if (mine.code != 0) {
 #pragma omp critical(dgmlab_mixlogistic_failure)
-      keep_first(first, f);
+      keep_first(first, mine);
     }
   }
   return first;
