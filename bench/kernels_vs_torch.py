@@ -1,6 +1,11 @@
 """Native kernels vs PyTorch on the CPU, measured in one run; prints a Markdown table and writes JSON.
 
+    python bench/kernels_vs_torch.py --threads 1 --out bench/results/kernels_vs_torch_1thread.json
     python bench/kernels_vs_torch.py --out bench/results/kernels_vs_torch.json
+
+``--threads N`` runs both sides on N threads (OpenMP and torch); each measurement records wall time and the process'
+CPU time, and the speed-ups use CPU time for one thread (unaffected by other jobs on a shared machine) and wall time
+otherwise.
 
 Cholesky -> AR (float64): ``dgmlab.kernels.cholesky_to_ar`` vs the same conversion with ``torch.linalg.cholesky`` of
 J J^T and ``torch.linalg.solve_triangular`` (L^-1, then A = -diag(L) L^-1 below the diagonal), batch 4096 of 3x3 and
@@ -18,15 +23,29 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-import torch
 
-import dgmlab
-from dgmlab import kernels
+def _threads_from_argv() -> int | None:
+    """--threads must reach OMP_NUM_THREADS before torch or dgmlab._native loads its OpenMP runtime."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if arg.startswith("--threads="):
+            return int(arg.split("=", 1)[1])
+    return None
+
+
+if _threads_from_argv() is not None:
+    os.environ["OMP_NUM_THREADS"] = str(_threads_from_argv())
+
+import torch  # noqa: E402
+
+import dgmlab  # noqa: E402
+from dgmlab import kernels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,15 +58,22 @@ def load_reference() -> Any:
     return module
 
 
+CPU_TIME = False
+"""Speed-ups from CPU time (set for one thread) rather than wall time."""
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds one call takes: process CPU time when CPU_TIME is set, wall time otherwise."""
+    clock = time.process_time if CPU_TIME else time.perf_counter
+    start = clock()
+    fn()
+    return clock() - start
+
+
 def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(fn) for _ in range(repeats))
 
 
 def torch_cholesky_to_ar(J: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,9 +100,10 @@ def bench_mixture(n: int, K: int, repeats: int, reference: Any, tol: float) -> d
     means = torch.randn(n, K, dtype=torch.float64, generator=gen) * 2.0
     log_scales = torch.rand(n, K, dtype=torch.float64, generator=gen) * 4.0 - 2.0
     y = torch.randn(n, dtype=torch.float64, generator=gen) * 4.0
-    start = time.perf_counter()
-    x_ref = reference.mixlogistic_inverse_bisection(y, logits, means, log_scales, tol=tol)
-    t_torch = time.perf_counter() - start
+    out: dict[str, torch.Tensor] = {}
+    t_torch = timed(lambda: out.setdefault("x", reference.mixlogistic_inverse_bisection(y, logits, means, log_scales,
+                                                                                        tol=tol)))
+    x_ref = out["x"]
     t_newton = median_seconds(lambda: kernels.mixlogistic_inverse(y, logits, means, log_scales, tol=tol), repeats)
     t_bisect = median_seconds(
         lambda: kernels.mixlogistic_inverse(y, logits, means, log_scales, tol=tol, method="bisection"), repeats)
@@ -104,7 +131,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per native / torch linalg measurement")
     parser.add_argument("--n", type=int, default=10**6, help="elements in the mixture inversion")
     parser.add_argument("--tol", type=float, default=kernels.DEFAULT_TOL)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both sides (default: torch's and OpenMP's defaults); 1 times CPU time")
     args = parser.parse_args()
+    global CPU_TIME
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        CPU_TIME = args.threads == 1
     reference = load_reference()
     rows = [bench_cholesky(B, d, args.repeats) for B, d in [(4096, 3), (4096, 12), (16, 256)]]
     rows += [bench_mixture(args.n, K, max(1, args.repeats // 2), reference, args.tol) for K in (4, 32)]
@@ -112,6 +145,7 @@ def main() -> None:
     print(table)
     meta = {"machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "load_average_after": os.getloadavg(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "clock": "process CPU time" if CPU_TIME else "wall time",
             "dgmlab": dgmlab.build_info(), "tol": args.tol}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows, "table": table}, indent=2) + "\n")
