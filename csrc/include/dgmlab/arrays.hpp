@@ -44,17 +44,13 @@ inline void check_symbols(const int64_t* s, size_t n, int64_t lo, int64_t hi) {
 // f(stream, i) pushes item i.
 template <class F>
 void push_each(Message& msg, size_t n, F&& f) {
-  msg.for_each_chunk(n, [&](Stream& st, size_t first, size_t last) {
-    for (size_t i = last; i-- > first;) f(st, i);
-  });
+  msg.for_each_item(n, true, f);
 }
 
 // f(stream, i) pops item i.
 template <class F>
 void pop_each(Message& msg, size_t n, F&& f) {
-  msg.for_each_chunk(n, [&](Stream& st, size_t first, size_t last) {
-    for (size_t i = first; i < last; ++i) f(st, i);
-  });
+  msg.for_each_item(n, false, f);
 }
 
 // ---- the codecs over arrays -------------------------------------------------------------------------------------
@@ -66,34 +62,39 @@ inline void pop_uniform(Message& msg, int64_t* out, size_t n, uint64_t size) {
   pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = static_cast<int64_t>(pop_uniform(st, size)); });
 }
 
-inline void push_gaussian(Message& msg, const int64_t* symbols, const double* mean, const double* std, size_t n,
-                          const Grid& g) {
+// Location-scale models on a grid (GaussianModel, LogisticModel): one (loc, scale) per symbol.
+template <class Model>
+void push_location_scale(Message& msg, const char* scale_name, const int64_t* symbols, const double* loc,
+                         const double* scale, size_t n, const Grid& g) {
   check_grid(g);
-  check_finite("mean", mean, n);
-  check_positive("std", std, n);
+  check_finite("mean", loc, n);
+  check_positive(scale_name, scale, n);
   check_symbols(symbols, n, g.lo, g.hi);
-  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, GaussianModel(mean[i], std[i], g), symbols[i]); });
-}
-inline void pop_gaussian(Message& msg, int64_t* out, const double* mean, const double* std, size_t n, const Grid& g) {
-  check_grid(g);
-  check_finite("mean", mean, n);
-  check_positive("std", std, n);
-  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, GaussianModel(mean[i], std[i], g)); });
+  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, Model(loc[i], scale[i], g), symbols[i]); });
 }
 
+template <class Model>
+void pop_location_scale(Message& msg, const char* scale_name, int64_t* out, const double* loc, const double* scale,
+                        size_t n, const Grid& g) {
+  check_grid(g);
+  check_finite("mean", loc, n);
+  check_positive(scale_name, scale, n);
+  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, Model(loc[i], scale[i], g)); });
+}
+
+inline void push_gaussian(Message& msg, const int64_t* symbols, const double* mean, const double* std, size_t n,
+                          const Grid& g) {
+  push_location_scale<GaussianModel>(msg, "std", symbols, mean, std, n, g);
+}
+inline void pop_gaussian(Message& msg, int64_t* out, const double* mean, const double* std, size_t n, const Grid& g) {
+  pop_location_scale<GaussianModel>(msg, "std", out, mean, std, n, g);
+}
 inline void push_logistic(Message& msg, const int64_t* symbols, const double* mean, const double* scale, size_t n,
                           const Grid& g) {
-  check_grid(g);
-  check_finite("mean", mean, n);
-  check_positive("scale", scale, n);
-  check_symbols(symbols, n, g.lo, g.hi);
-  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, LogisticModel(mean[i], scale[i], g), symbols[i]); });
+  push_location_scale<LogisticModel>(msg, "scale", symbols, mean, scale, n, g);
 }
 inline void pop_logistic(Message& msg, int64_t* out, const double* mean, const double* scale, size_t n, const Grid& g) {
-  check_grid(g);
-  check_finite("mean", mean, n);
-  check_positive("scale", scale, n);
-  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, LogisticModel(mean[i], scale[i], g)); });
+  pop_location_scale<LogisticModel>(msg, "scale", out, mean, scale, n, g);
 }
 
 // Mixture parameters are (n, k) row-major arrays.

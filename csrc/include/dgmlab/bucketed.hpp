@@ -4,7 +4,7 @@
 // Level 1 codes the bucket b with the quantised CDF (P bits, 2 units of slack per bucket)
 //     C(b) = floor(F(b) (2^P - 2 NB)) + 2 b,   C(0) = 0,  C(NB) = 2^P,
 // so every bucket has frequency >= 1 even if F wobbles by far less than 2^-P between neighbouring edges (our F is
-// accurate to ~1e-14). P = 24 by default: with the state's lower bound L = 2^31, M / L = 2^-7 keeps rANS' own
+// accurate to ~2e-13). P = 24 by default: with the state's lower bound L = 2^31, M / L = 2^-7 keeps rANS' own
 // rounding loss negligible (at P = 31 it costs ~0.002 bits a symbol). Level 2 codes the offset inside the bucket exactly uniformly. Buckets are one bin wide where
 // the density is large and grow where it is small, so the uniform level costs almost nothing (see codecs.hpp) while
 // supports of 2^40+ bins stay codable with a 64-bit state: this is the "exact two-level scheme" of the design.
@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "detmath.hpp"
 #include "message.hpp"
 
 namespace dgmlab {
@@ -41,12 +42,12 @@ inline unsigned uniform_precision(uint64_t n) { return std::max(kBucketPrecision
 inline void push_uniform(Stream& st, uint64_t v, uint64_t n) {
   if (n <= 1) return;
   if (n > kDigitTotal) {  // low digit first, so that it is popped last
-    st.push(static_cast<uint32_t>(v & (kDigitTotal - 1)), 1, kDigitBits);
+    st.push_bits(static_cast<uint32_t>(v & (kDigitTotal - 1)), kDigitBits);
     push_uniform(st, v >> kDigitBits, ((n - 1) >> kDigitBits) + 1);
     return;
   }
   if (is_pow2(n)) {
-    st.push(static_cast<uint32_t>(v), 1, log2_floor(n));
+    st.push_bits(static_cast<uint32_t>(v), log2_floor(n));
     return;
   }
   const unsigned p = uniform_precision(n);
@@ -58,16 +59,9 @@ inline uint64_t pop_uniform(Stream& st, uint64_t n) {
   if (n <= 1) return 0;
   if (n > kDigitTotal) {
     const uint64_t high = pop_uniform(st, ((n - 1) >> kDigitBits) + 1);
-    const uint64_t low = st.peek(kDigitBits);
-    st.pop(static_cast<uint32_t>(low), 1, kDigitBits);
-    return (high << kDigitBits) | low;
+    return (high << kDigitBits) | st.pop_bits(kDigitBits);
   }
-  if (is_pow2(n)) {
-    const unsigned p = log2_floor(n);
-    const uint32_t v = st.peek(p);
-    st.pop(v, 1, p);
-    return v;
-  }
+  if (is_pow2(n)) return st.pop_bits(log2_floor(n));
   const unsigned p = uniform_precision(n);
   const uint64_t cf = st.peek(p);
   const uint64_t v = ((cf + 1) * n - 1) >> p;  // largest v with C(v) <= cf
@@ -110,18 +104,20 @@ inline Edge edge_at(const Model& m, int64_t b) {
 template <class Model>
 inline std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
   const int64_t nb = m.num_buckets();
-  const double u = std::ldexp(static_cast<double>(cf), -static_cast<int>(m.precision()));
-  Edge lo = edge_at(m, std::clamp<int64_t>(m.guess(u), 0, nb - 1)), hi;
+  const double u = static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(m.precision()));  // exact
+  const int64_t g = std::clamp<int64_t>(m.guess(u), 0, nb - 1);
+  Edge lo = edge_at(m, g), hi = edge_at(m, g + 1);  // independent: both evaluations overlap
+  if (lo.cdf <= cf && cf < hi.cdf) return {lo, hi};  // the usual case: the guess was right
   if (lo.cdf <= cf) {  // search upwards for the first edge above cf
-    for (int64_t step = 1;; step *= 2) {
-      hi = edge_at(m, std::min(nb, lo.bucket + step));
-      if (hi.cdf > cf) break;
+    for (int64_t step = 2;; step *= 2) {
       lo = hi;
+      hi = edge_at(m, std::min(nb, g + step));
+      if (hi.cdf > cf) break;
     }
   } else {  // search downwards for the last edge at or below cf
     hi = lo;
     for (int64_t step = 1;; step *= 2) {
-      lo = edge_at(m, std::max<int64_t>(0, hi.bucket - step));
+      lo = edge_at(m, std::max<int64_t>(0, g - step));
       if (lo.cdf <= cf) break;
       hi = lo;
     }

@@ -47,8 +47,8 @@ class GaussianModel : public GridModel<GaussianModel> {
  public:
   GaussianModel(double mean, double std, const Grid& g)
       : GridModel(g, mean - kGaussianHalfWidth * std, mean + kGaussianHalfWidth * std, std), mean_(mean), std_(std) {}
-  double cdf_at(double x) const { return detmath::normal_cdf((x - mean_) / std_); }
-  double quantile_guess(double u) const { return mean_ + std_ * detmath::normal_quantile_guess(u); }
+  double cdf_at(double x) const { return detmath::phi((x - mean_) / std_); }
+  double quantile_guess(double u) const { return mean_ + std_ * detmath::normal_quantile_fast_guess(u); }
 
  private:
   double mean_, std_;
@@ -148,11 +148,11 @@ class GaussianBucketsModel {
   int64_t bucket_of(int64_t k) const { return k; }
   int64_t bucket_begin(int64_t b) const { return b; }
   double cdf(int64_t b, int64_t) const {
-    return detmath::normal_cdf((t_.edges()[static_cast<size_t>(b)] - mean_) / std_);
+    return detmath::phi((t_.edges()[static_cast<size_t>(b)] - mean_) / std_);
   }
   int64_t guess(double u) const {
-    const double x = mean_ + std_ * detmath::normal_quantile_guess(u);
-    return static_cast<int64_t>(std::ldexp(detmath::normal_cdf(x), static_cast<int>(t_.precision())));
+    const double x = mean_ + std_ * detmath::normal_quantile_fast_guess(u);
+    return static_cast<int64_t>(detmath::phi(x) * detmath::detail::pow2(static_cast<int>(t_.precision())));
   }
 
  private:
@@ -167,7 +167,7 @@ class CategoricalRow {
  public:
   CategoricalRow(const double* probs, int64_t k, unsigned precision) : p_(probs), k_(k), precision_(precision) {
     for (int64_t j = 0; j < k; ++j) total_ += probs[j];
-    r_ = std::ldexp(1.0, static_cast<int>(precision)) - static_cast<double>(k);
+    r_ = static_cast<double>(uint64_t{1} << precision) - static_cast<double>(k);
   }
   // C(j) for 0 <= j <= K, accumulating S_j from `prefix` = S_from.
   uint32_t cdf(int64_t j, double prefix_sum) const {

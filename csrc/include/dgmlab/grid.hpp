@@ -36,14 +36,17 @@ class BucketLayout {
       num_buckets_ = hi_ - lo_ + 1;
       return;
     }
-    const double scale_bins = scale / g.bin_width;
-    shift_ = std::clamp(exponent_of(scale_bins) - 5, 0, 61);  // W = 2^shift: 32..64 buckets per scale unit
-    a_ = to_symbol(left / g.bin_width + 0.5);
-    const double span = std::min(std::max(0.0, (right - left) / g.bin_width), 0x1p62);
+    const double inv_w = 1.0 / g.bin_width;
+    shift_ = std::clamp(exponent_of(scale * inv_w) - 5, 0, 59);  // W = 2^shift: 32..64 buckets per scale unit
+    const double span = std::min(std::max(0.0, (right - left) * inv_w), 0x1p60);
     m_ = ceil_shift(span, shift_);
-    while (m_ > kMaxCentralBuckets && shift_ < 61) m_ = ceil_shift(span, ++shift_);  // wide mixtures: coarser
+    while (m_ > kMaxCentralBuckets && shift_ < 59) m_ = ceil_shift(span, ++shift_);  // wide mixtures: coarser
     m_ = std::max<int64_t>(1, m_);
-    z_ = static_cast<__int128>(a_) + (static_cast<__int128>(m_) << shift_);
+    // Only the central region's intersection with the support matters: clamping its start to
+    // [lo + 1 - m W, hi] keeps every symbol and edge below in int64 (|a|, |z| < 2^62 + 2^61).
+    const int64_t mw = m_ << shift_;
+    a_ = std::clamp(to_symbol(left * inv_w + 0.5), lo_ + 1 - mw, hi_);
+    z_ = a_ + mw;
     g_first_ = global_index(lo_ + 1);
     num_buckets_ = 2 + global_index(hi_ - 1) - g_first_ + 1;
   }
@@ -61,8 +64,7 @@ class BucketLayout {
     if (exact_ || b <= 0) return lo_ + b;
     if (b >= num_buckets_) return hi_ + 1;
     if (b == num_buckets_ - 1) return hi_;
-    const __int128 start = global_start(g_first_ + b - 1);
-    return static_cast<int64_t>(std::clamp<__int128>(start, lo_ + 1, hi_));
+    return global_start(g_first_ + b - 1);
   }
 
   // Symbol whose bin holds x / w (clamped to the support): used to turn a quantile guess into a bucket.
@@ -92,36 +94,33 @@ class BucketLayout {
     return (whole + (int64_t{1} << k) - 1) >> k;
   }
 
+  static int64_t floor_log2(uint64_t v) { return 63 - __builtin_clzll(v); }
+
   // Buckets over all integers: lower tail G = -1, -2, ... outwards; central G = 0 .. m - 1; upper tail G = m, ...
   // The j-th tail bucket holds symbols at distance [W (2^j - 1), W (2^(j+1) - 1)) beyond the central region.
   int64_t global_index(int64_t k) const {
-    if (k < a_) {
-      const uint64_t q = static_cast<uint64_t>(static_cast<__int128>(a_) - k - 1) >> shift_;
-      return -1 - static_cast<int64_t>(63u - static_cast<unsigned>(__builtin_clzll(q + 1)));
-    }
-    if (static_cast<__int128>(k) >= z_) {
-      const uint64_t q = static_cast<uint64_t>(static_cast<__int128>(k) - z_) >> shift_;
-      return m_ + static_cast<int64_t>(63u - static_cast<unsigned>(__builtin_clzll(q + 1)));
-    }
-    return static_cast<int64_t>((static_cast<__int128>(k) - a_) >> shift_);
+    if (k < a_) return -1 - floor_log2(((static_cast<uint64_t>(a_) - static_cast<uint64_t>(k) - 1) >> shift_) + 1);
+    if (k >= z_) return m_ + floor_log2(((static_cast<uint64_t>(k) - static_cast<uint64_t>(z_)) >> shift_) + 1);
+    return (k - a_) >> shift_;
   }
 
-  __int128 global_start(int64_t g) const {
-    const __int128 w = static_cast<__int128>(1) << shift_;
+  // First symbol of global bucket g, clamped to the interior [lo + 1, hi]. Tails (the rare case) in 128 bits:
+  // a - W (2^(j+1) - 1) and z + W (2^j - 1) overflow int64 for the outermost buckets of 2^62-wide supports.
+  int64_t global_start(int64_t g) const {
+    if (g >= 0 && g < m_) return std::max(lo_ + 1, a_ + (g << shift_));
     if (g < 0) {
-      const int j = static_cast<int>(-1 - g);
-      return static_cast<__int128>(a_) - w * ((static_cast<__int128>(1) << (j + 1)) - 1);
+      const __int128 d = ((static_cast<__int128>(1) << (-g)) - 1) << shift_;  // j = -1 - g, 2^(j+1) = 2^-g
+      return static_cast<int64_t>(std::max<__int128>(lo_ + 1, a_ - d));
     }
-    if (g < m_) return static_cast<__int128>(a_) + w * g;
-    return z_ + w * ((static_cast<__int128>(1) << (g - m_)) - 1);
+    const __int128 d = ((static_cast<__int128>(1) << (g - m_)) - 1) << shift_;
+    return static_cast<int64_t>(std::min<__int128>(hi_, z_ + d));
   }
 
   int64_t lo_, hi_;
   bool exact_ = false;
-  int shift_ = 0;          // log2 W
-  int64_t a_ = 0, m_ = 0;  // central region starts at symbol a and has m buckets
-  __int128 z_ = 0;         // first symbol past the central region
-  int64_t g_first_ = 0;    // global index of the bucket holding lo + 1
+  int shift_ = 0;                  // log2 W
+  int64_t a_ = 0, m_ = 0, z_ = 0;  // central buckets cover symbols [a, z = a + m W)
+  int64_t g_first_ = 0;            // global index of the bucket holding lo + 1
   int64_t num_buckets_ = 0;
 };
 

@@ -8,6 +8,7 @@
 // counter-based generator and counts them: `initial_bits_used()` is the auxiliary cost, never hidden.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,10 @@
 #include <vector>
 
 #include "rans.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace dgmlab {
 
@@ -37,6 +42,12 @@ class Stream {
     rans::enc_put(head_, start, freq, precision, [this](uint32_t w) { words_.push_back(w); });
   }
 
+  // A uniform symbol s < 2^bits: the same code as push(s, 1, bits), without the division.
+  void push_bits(uint32_t s, unsigned bits) {
+    fresh_ = false;
+    rans::enc_put_bits(head_, s, bits, [this](uint32_t w) { words_.push_back(w); });
+  }
+
   // The slot of the next symbol. A stream never pushed to is first loaded with 31 random bits (counted), so that
   // what a bits-back encoder decodes from it is a genuine sample rather than always the lowest symbol. The head
   // 2^62 + r carries exactly those 31 bits of information.
@@ -51,15 +62,13 @@ class Stream {
 
   // s, x = D(x') once the caller has identified the symbol from peek().
   void pop(uint32_t start, uint32_t freq, unsigned precision) {
-    rans::dec_advance(head_, start, freq, precision, [this]() -> uint32_t {
-      if (words_.empty()) {
-        initial_bits_ += 32;
-        return draw();
-      }
-      const uint32_t w = words_.back();
-      words_.pop_back();
-      return w;
-    });
+    rans::dec_advance(head_, start, freq, precision, [this]() { return next_word(); });
+  }
+
+  // Pops a uniform symbol of `bits` bits (the inverse of push_bits).
+  uint32_t pop_bits(unsigned bits) {
+    peek(bits);
+    return rans::dec_get_bits(head_, bits, [this]() { return next_word(); });
   }
 
   // Information content: 32 bits per word below the head plus log2(x / L) in the head.
@@ -84,6 +93,17 @@ class Stream {
   }
 
  private:
+  // The word below the head: from the stack, or from the initial-bits source once the stack is empty.
+  uint32_t next_word() {
+    if (words_.empty()) {
+      initial_bits_ += 32;
+      return draw();
+    }
+    const uint32_t w = words_.back();
+    words_.pop_back();
+    return w;
+  }
+
   uint32_t draw() { return static_cast<uint32_t>(splitmix64(key_ + draws_++ * 0xd1b54a32d192ed03ULL) >> 32); }
 
   bool fresh_ = true;                // never pushed to nor popped from
@@ -126,14 +146,34 @@ class Message {
     return bits;
   }
 
-  // Run f(stream, first, last) for every stream's chunk of an n-item array, streams in parallel (OpenMP).
+  // Code item i of an n-item array on the stream that owns it: f(stream, i). Threads take contiguous groups of
+  // streams; within a thread the streams advance in lockstep, one item each in turn, so that their independent
+  // dependency chains overlap in the CPU pipeline. `reverse` walks each chunk last item first (for pushes).
   template <class F>
-  void for_each_chunk(size_t n, F&& f) {
-    const auto count = static_cast<int64_t>(streams_.size());
-#pragma omp parallel for schedule(static) if (n >= 4096 && count > 1)
-    for (int64_t s = 0; s < count; ++s) {
-      const auto [first, last] = stream_chunk(n, streams_.size(), static_cast<size_t>(s));
-      f(streams_[static_cast<size_t>(s)], first, last);
+  void for_each_item(size_t n, bool reverse, F&& f) {
+    const size_t count = streams_.size();
+    const bool parallel = n >= 4096 && count > 1;
+#pragma omp parallel if (parallel)
+    {
+      size_t first_stream = 0, last_stream = count;
+#ifdef _OPENMP
+      const auto threads = static_cast<size_t>(omp_get_num_threads());
+      const auto t = static_cast<size_t>(omp_get_thread_num());
+      first_stream = count * t / threads;
+      last_stream = count * (t + 1) / threads;
+#endif
+      std::vector<std::pair<size_t, size_t>> chunks;
+      size_t longest = 0;
+      for (size_t s = first_stream; s < last_stream; ++s) {
+        chunks.push_back(stream_chunk(n, count, s));
+        longest = std::max(longest, chunks.back().second - chunks.back().first);
+      }
+      for (size_t k = 0; k < longest; ++k) {
+        for (size_t j = 0; j < chunks.size(); ++j) {
+          const auto [first, last] = chunks[j];
+          if (k < last - first) f(streams_[first_stream + j], reverse ? last - 1 - k : first + k);
+        }
+      }
     }
   }
 

@@ -34,6 +34,18 @@ inline void enc_put(State& x, uint32_t start, uint32_t freq, unsigned precision,
   assert(x >= kLower && x < (kLower << kWordBits));
 }
 
+// C(s, x) for a uniform symbol s < 2^bits (f_s = 1, c_s = s): x' = x 2^bits + s, no division.
+template <class Emit>
+inline void enc_put_bits(State& x, uint32_t s, unsigned bits, Emit&& emit) {
+  assert(bits <= kMaxPrecision && uint64_t{s} < (uint64_t{1} << bits));
+  if (x >= ((kLower >> bits) << kWordBits)) {
+    emit(static_cast<uint32_t>(x));
+    x >>= kWordBits;
+  }
+  x = (x << bits) | s;
+  assert(x >= kLower && x < (kLower << kWordBits));
+}
+
 // The slot x' mod M that identifies the next symbol to decode.
 inline uint32_t dec_get(State x, unsigned precision) {
   return static_cast<uint32_t>(x & ((State{1} << precision) - 1));
@@ -45,6 +57,16 @@ inline void dec_advance(State& x, uint32_t start, uint32_t freq, unsigned precis
   x = freq * (x >> precision) + (x & ((State{1} << precision) - 1)) - start;
   if (x < kLower) x = (x << kWordBits) | next_word();
   assert(x >= kLower && x < (kLower << kWordBits));
+}
+
+// D(x') for a uniform symbol of `bits` bits: x = x' / 2^bits, then refill.
+template <class NextWord>
+inline uint32_t dec_get_bits(State& x, unsigned bits, NextWord&& next_word) {
+  const auto s = static_cast<uint32_t>(x & ((State{1} << bits) - 1));
+  x >>= bits;
+  if (x < kLower) x = (x << kWordBits) | next_word();
+  assert(x >= kLower && x < (kLower << kWordBits));
+  return s;
 }
 
 }  // namespace dgmlab::rans
