@@ -17,6 +17,14 @@
 #include <cmath>
 #include <cstdint>
 
+// Always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the CPU kernels) gets all
+// of the arithmetic in that ISA.
+#if defined(__GNUC__)
+#define DGMLAB_CHOLESKY_INLINE inline __attribute__((always_inline))
+#else
+#define DGMLAB_CHOLESKY_INLINE inline
+#endif
+
 namespace dgmlab {
 namespace cholesky_ar {
 
@@ -29,7 +37,7 @@ struct Result {
 };
 
 // sum_k a[k] b[k], k < n, with eight partial sums in a fixed order (vectorises without reassociation).
-inline double dot(const double* a, const double* b, int n) {
+DGMLAB_CHOLESKY_INLINE double dot(const double* a, const double* b, int n) {
   double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
   int k = 0;
   for (; k + 8 <= n; k += 8)
@@ -40,13 +48,13 @@ inline double dot(const double* a, const double* b, int n) {
 }
 
 // Lower triangle of L := J J^T (entries above the diagonal are left untouched).
-inline void gram_lower(const double* J, int d, double* L) {
+DGMLAB_CHOLESKY_INLINE void gram_lower(const double* J, int d, double* L) {
   for (int i = 0; i < d; ++i)
     for (int j = 0; j <= i; ++j) L[i * d + j] = dot(J + i * d, J + j * d, d);
 }
 
 // In place: lower triangle of S (= J J^T) -> its Cholesky factor (Cholesky-Banachiewicz, row by row).
-inline Result cholesky_in_place(double* L, int d) {
+DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
   for (int i = 0; i < d; ++i) {
     double* Li = L + i * d;
     for (int j = 0; j < i; ++j) Li[j] = (Li[j] - dot(Li, L + j * d, j)) / L[j * d + j];
@@ -58,7 +66,7 @@ inline Result cholesky_in_place(double* L, int d) {
 }
 
 // A (strictly lower, zeros elsewhere) and M = L^-1 (lower) from L: row i of A is sum_{k<i} L_ik M[k, :].
-inline void autoregressive_from_cholesky(const double* L, int d, double* A, double* M) {
+DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d, double* A, double* M) {
   for (int i = 0; i < d; ++i) {
     double* Ai = A + i * d;
     double* Mi = M + i * d;
@@ -78,8 +86,8 @@ inline void autoregressive_from_cholesky(const double* L, int d, double* A, doub
 // J (d x d) -> L = chol(sigma^2 J J^T) (zeros above the diagonal), A (d x d, strictly lower) and the conditional
 // standard deviations std_i = L_ii. scratch holds d * d doubles. Fails with kIllConditioned when
 // kappa_F(J) > max_cond.
-inline Result cholesky_to_ar(const double* J, int d, double sigma, double max_cond, double* L, double* A,
-                             double* std_dev, double* scratch) {
+DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigma, double max_cond, double* L,
+                                             double* A, double* std_dev, double* scratch) {
   for (int e = 0; e < d * d; ++e)
     if (!std::isfinite(J[e])) return Result{Status::kNonFinite, e, J[e]};
   gram_lower(J, d, L);
@@ -109,8 +117,9 @@ inline Result cholesky_to_ar(const double* J, int d, double sigma, double max_co
 // result depends only on d, never on its neighbours or its position in the batch. Failing lanes get their status in
 // results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another.
 template <int W>
-inline void cholesky_to_ar_interleaved(const double* J, int d, double sigma, double max_cond, double* L, double* A,
-                                       double* std_dev, double* M, Result* results) {
+DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, double sigma, double max_cond,
+                                                       double* L, double* A, double* std_dev, double* M,
+                                                       Result* results) {
   for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
   for (int e = 0; e < d * d; ++e)
     for (int l = 0; l < W; ++l)
