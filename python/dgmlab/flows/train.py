@@ -111,7 +111,7 @@ class Trainer:
         return images[idx]
 
     def _write_config(self) -> None:
-        cfg = {"train": dataclasses.asdict(self.cfg), "model": self.model_cfg.to_json()}
+        cfg = json.loads(json.dumps({"train": dataclasses.asdict(self.cfg), "model": self.model_cfg.to_json()}))
         path = self.out / "config.json"
         if path.exists():
             old = json.loads(path.read_text())
@@ -216,7 +216,8 @@ class Trainer:
 
         from dgmlab.flows.sample import save_grid
 
-        rows = list(csv.DictReader(open(self.out / "metrics.csv")))
+        with open(self.out / "metrics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot([int(r["step"]) for r in rows], [float(r["train_bpd"]) for r in rows], lw=0.5, label="train")
         held = [(int(r["step"]), float(r["heldout_bpd"])) for r in rows if r["heldout_bpd"]]
