@@ -18,10 +18,13 @@ endif()
 
 if(DGMLAB_CUDA_ENABLED)
   target_sources(_native PRIVATE ${DGMLAB_CUDA_SOURCES})
-  set_target_properties(_native PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_RUNTIME_LIBRARY Static)
+  # _native was created before CUDA was enabled, so it did not pick up CMAKE_CUDA_ARCHITECTURES by itself.
+  set_target_properties(_native PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_RUNTIME_LIBRARY Static
+    CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
   target_compile_options(_native PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O3 --fmad=false -Xcompiler=-fPIC>)
+  string(REPLACE ";" "," _dgmlab_cuda_archs "${CMAKE_CUDA_ARCHITECTURES}")  # a ';' would split the definition
   target_compile_definitions(_native PRIVATE DGMLAB_WITH_CUDA=1
-    DGMLAB_CUDA_ARCHITECTURES="${CMAKE_CUDA_ARCHITECTURES}")
+    DGMLAB_CUDA_ARCHITECTURES="${_dgmlab_cuda_archs}")
   message(STATUS "dgmlab: CUDA ${CMAKE_CUDA_COMPILER_VERSION} enabled for architectures ${CMAKE_CUDA_ARCHITECTURES}")
 else()
   message(STATUS "dgmlab: CUDA kernels not built (DGMLAB_CUDA=${DGMLAB_CUDA})")

@@ -13,6 +13,7 @@ from dgmlab.coding.codecs import (
     Uniform,
 )
 from dgmlab.coding.compose import BitsBack, Codec, Sequence
+from dgmlab.coding.linear_ar import DiscretizedLinearAR
 from dgmlab.coding.message import Message
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Categorical",
     "Codec",
     "DiscretizedGaussian",
+    "DiscretizedLinearAR",
     "DiscretizedLogistic",
     "DiscretizedMixtureLogistic",
     "GaussianBuckets",

@@ -1,0 +1,178 @@
+// Multivariate Gaussian -> linear autoregressive model, for one d x d matrix (thesis Section 3.5.4.1).
+//
+// For y = sigma J eps, eps ~ N(0, I), J full rank: L = chol(sigma^2 J J^T) gives L eps ~ y, and with M = L^-1
+//   p(y_i | y_<i) = N(y_i; sum_{j<i} A_ij y_j, L_ii^2),   A_ij = -L_ii M_ij = sum_{j<=k<i} L_ik M_kj   (j < i),
+// the thesis' y_i = (eps_i - sum_{j<i} M_ij y_j) / M_ii written as coefficients on earlier coordinates.
+// A is built row by row from the rows of M computed so far, and M_ij = -A_ij / L_ii, M_ii = 1 / L_ii.
+//
+// All matrices are row-major. Every sum runs in a fixed order (dot products keep 8 independent partial sums
+// combined in a fixed tree), so the result does not depend on the SIMD width the compiler picks: encoder and
+// decoder on different machines compute the same bits (with -ffp-contract=off).
+//
+// Failure modes are reported, never returned as NaN: a non-finite entry of J, a non-positive pivot (J J^T not
+// positive definite: J singular to working precision), or a Frobenius condition number
+// kappa_F(J) = ||J||_F ||J^-1||_F = ||L||_F ||M||_F above the caller's limit.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace dgmlab {
+namespace cholesky_ar {
+
+enum class Status : int { kOk = 0, kNonFinite = 1, kNotPositiveDefinite = 2, kIllConditioned = 3 };
+
+struct Result {
+  Status status;
+  int index;     // entry of J (kNonFinite) or column of the failing pivot (kNotPositiveDefinite)
+  double value;  // the pivot (kNotPositiveDefinite) or kappa_F(J) (kIllConditioned, and on success)
+};
+
+// sum_k a[k] b[k], k < n, with eight partial sums in a fixed order (vectorises without reassociation).
+inline double dot(const double* a, const double* b, int n) {
+  double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  int k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += a[k + l] * b[k + l];
+  double s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+  for (; k < n; ++k) s += a[k] * b[k];
+  return s;
+}
+
+// Lower triangle of L := J J^T (entries above the diagonal are left untouched).
+inline void gram_lower(const double* J, int d, double* L) {
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j <= i; ++j) L[i * d + j] = dot(J + i * d, J + j * d, d);
+}
+
+// In place: lower triangle of S (= J J^T) -> its Cholesky factor (Cholesky-Banachiewicz, row by row).
+inline Result cholesky_in_place(double* L, int d) {
+  for (int i = 0; i < d; ++i) {
+    double* Li = L + i * d;
+    for (int j = 0; j < i; ++j) Li[j] = (Li[j] - dot(Li, L + j * d, j)) / L[j * d + j];
+    const double pivot = Li[i] - dot(Li, Li, i);
+    if (!(pivot > 0.0) || !std::isfinite(pivot)) return Result{Status::kNotPositiveDefinite, i, pivot};
+    Li[i] = std::sqrt(pivot);
+  }
+  return Result{Status::kOk, -1, 0.0};
+}
+
+// A (strictly lower, zeros elsewhere) and M = L^-1 (lower) from L: row i of A is sum_{k<i} L_ik M[k, :].
+inline void autoregressive_from_cholesky(const double* L, int d, double* A, double* M) {
+  for (int i = 0; i < d; ++i) {
+    double* Ai = A + i * d;
+    double* Mi = M + i * d;
+    for (int j = 0; j < d; ++j) Ai[j] = 0.0;
+    for (int k = 0; k < i; ++k) {
+      const double lik = L[i * d + k];
+      const double* Mk = M + k * d;
+      for (int j = 0; j <= k; ++j) Ai[j] += lik * Mk[j];
+    }
+    const double lii = L[i * d + i];
+    for (int j = 0; j < i; ++j) Mi[j] = -Ai[j] / lii;
+    Mi[i] = 1.0 / lii;
+    for (int j = i + 1; j < d; ++j) Mi[j] = 0.0;
+  }
+}
+
+// J (d x d) -> L = chol(sigma^2 J J^T) (zeros above the diagonal), A (d x d, strictly lower) and the conditional
+// standard deviations std_i = L_ii. scratch holds d * d doubles. Fails with kIllConditioned when
+// kappa_F(J) > max_cond.
+inline Result cholesky_to_ar(const double* J, int d, double sigma, double max_cond, double* L, double* A,
+                             double* std_dev, double* scratch) {
+  for (int e = 0; e < d * d; ++e)
+    if (!std::isfinite(J[e])) return Result{Status::kNonFinite, e, J[e]};
+  gram_lower(J, d, L);
+  const Result chol = cholesky_in_place(L, d);
+  if (chol.status != Status::kOk) return chol;
+  double norm_l = 0.0;
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      L[i * d + j] *= sigma;
+      norm_l += L[i * d + j] * L[i * d + j];
+    }
+    for (int j = i + 1; j < d; ++j) L[i * d + j] = 0.0;
+    std_dev[i] = L[i * d + i];
+  }
+  autoregressive_from_cholesky(L, d, A, scratch);
+  double norm_m = 0.0;
+  for (int i = 0; i < d; ++i) norm_m += dot(scratch + i * d, scratch + i * d, i + 1);
+  const double kappa = std::sqrt(norm_l) * std::sqrt(norm_m);
+  if (!(kappa <= max_cond)) return Result{Status::kIllConditioned, -1, kappa};
+  return Result{Status::kOk, -1, kappa};
+}
+
+// ---- Batch-interleaved path for small d: W matrices at once, one per SIMD lane ---------------------------------
+//
+// Element (i, j) of matrix l of a group sits at X[(i * d + j) * W + l]. Every lane runs the same operations as
+// cholesky_to_ar above with plain left-to-right sums (no partial sums: the lanes are the parallelism), so a matrix's
+// result depends only on d, never on its neighbours or its position in the batch. Failing lanes get their status in
+// results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another.
+template <int W>
+inline void cholesky_to_ar_interleaved(const double* J, int d, double sigma, double max_cond, double* L, double* A,
+                                       double* std_dev, double* M, Result* results) {
+  for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
+  for (int e = 0; e < d * d; ++e)
+    for (int l = 0; l < W; ++l)
+      if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
+        results[l] = Result{Status::kNonFinite, e, J[e * W + l]};
+  double s[W], norm_l[W], norm_m[W];
+  for (int l = 0; l < W; ++l) norm_l[l] = norm_m[l] = 0.0;
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      // s = (J J^T)_ij - sum_{k<j} L_ik L_jk
+      for (int l = 0; l < W; ++l) s[l] = 0.0;
+      for (int k = 0; k < d; ++k)
+        for (int l = 0; l < W; ++l) s[l] += J[(i * d + k) * W + l] * J[(j * d + k) * W + l];
+      for (int k = 0; k < j; ++k)
+        for (int l = 0; l < W; ++l) s[l] -= L[(i * d + k) * W + l] * L[(j * d + k) * W + l];
+      double* Lij = L + (i * d + j) * W;
+      if (j < i) {
+        for (int l = 0; l < W; ++l) Lij[l] = s[l] / L[(j * d + j) * W + l];
+      } else {
+        for (int l = 0; l < W; ++l) {
+          const bool ok = s[l] > 0.0 && std::isfinite(s[l]);
+          if (!ok && results[l].status == Status::kOk) results[l] = Result{Status::kNotPositiveDefinite, i, s[l]};
+          Lij[l] = std::sqrt(ok ? s[l] : 1.0);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j <= i; ++j)
+      for (int l = 0; l < W; ++l) {
+        L[(i * d + j) * W + l] *= sigma;
+        norm_l[l] += L[(i * d + j) * W + l] * L[(i * d + j) * W + l];
+      }
+    for (int j = i + 1; j < d; ++j)
+      for (int l = 0; l < W; ++l) L[(i * d + j) * W + l] = 0.0;
+    for (int l = 0; l < W; ++l) std_dev[i * W + l] = L[(i * d + i) * W + l];
+  }
+  // A[i, :] = sum_{k<i} L_ik M[k, :],  M[i, j] = -A_ij / L_ii,  M_ii = 1 / L_ii.
+  for (int i = 0; i < d; ++i) {
+    double* Ai = A + i * d * W;
+    double* Mi = M + i * d * W;
+    for (int e = 0; e < d * W; ++e) Ai[e] = 0.0;
+    for (int k = 0; k < i; ++k)
+      for (int j = 0; j <= k; ++j)
+        for (int l = 0; l < W; ++l) Ai[j * W + l] += L[(i * d + k) * W + l] * M[(k * d + j) * W + l];
+    const double* Lii = L + (i * d + i) * W;
+    for (int j = 0; j < i; ++j)
+      for (int l = 0; l < W; ++l) {
+        Mi[j * W + l] = -Ai[j * W + l] / Lii[l];
+        norm_m[l] += Mi[j * W + l] * Mi[j * W + l];
+      }
+    for (int l = 0; l < W; ++l) {
+      Mi[i * W + l] = 1.0 / Lii[l];
+      norm_m[l] += Mi[i * W + l] * Mi[i * W + l];
+    }
+  }
+  for (int l = 0; l < W; ++l) {
+    if (results[l].status != Status::kOk) continue;
+    const double kappa = std::sqrt(norm_l[l]) * std::sqrt(norm_m[l]);
+    results[l] = Result{kappa <= max_cond ? Status::kOk : Status::kIllConditioned, -1, kappa};
+  }
+}
+
+}  // namespace cholesky_ar
+}  // namespace dgmlab
