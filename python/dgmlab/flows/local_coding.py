@@ -1,0 +1,231 @@
+"""Flow++ layers seen through the layer protocols of :mod:`dgmlab.coding.local_bitsback`.
+
+    from dgmlab.flows.local_coding import FlowPlusPlusCoder
+    coder = FlowPlusPlusCoder(model, batch_shape=(16, 3, 32, 32))      # float64 copy of the model
+    msg = Message(num_streams=16, seed=0)
+    coder.codec().push(msg, images)                                    # uint8 NCHW, Algorithm 3.4 + 3.5.4.3
+    images = coder.codec().pop(msg)
+
+Every model output that feeds a CDF is computed here in float64 on the CPU from the decoded symbols, with the same
+batch layout on both sides; the caller fixes ``torch.set_num_threads`` and records it (the compressor does).
+The coder direction of the variational dequantizer is ``u -> eps`` (the flow towards its prior), so its layers are
+wrapped inverted: logit first, then the dequantizer's layers last to first, each run backwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import numpy as np
+import torch
+from torch import nn
+
+from dgmlab.coding import Uniform
+from dgmlab.coding.local_bitsback import Dequantized, FlowCodec, LocalParams
+from dgmlab.flows.couplings import Coupling
+from dgmlab.flows.dequantizers import UniformDequantizer, VariationalDequantizer
+from dgmlab.flows.layers import ActNorm, InvConv1x1, Logit, Sigmoid, Squeeze
+from dgmlab.flows.model import FlowPlusPlus
+
+__all__ = ["BlackBoxFlow", "FlowPlusPlusCoder", "coding_layer", "inverted_coding_layer"]
+
+DTYPE = torch.float64
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    a = np.ascontiguousarray(a)
+    return torch.from_numpy(a if a.dtype == np.int64 else a.astype(np.float64, copy=False))
+
+
+def _n(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+class _Elementwise:
+    """An elementwise layer (actnorm, logit, sigmoid); ``inverted`` swaps the directions."""
+
+    def __init__(self, layer: nn.Module, inverted: bool = False) -> None:
+        self.layer, self.inverted = layer, inverted
+
+    @torch.no_grad()
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        t = _t(x)
+        return _n(self.layer.inverse(t) if self.inverted else self.layer(t)[0])
+
+    @torch.no_grad()
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        t = _t(y)
+        return _n(self.layer(t)[0] if self.inverted else self.layer.inverse(t))
+
+    @torch.no_grad()
+    def log_derivative(self, x: np.ndarray) -> np.ndarray:
+        t = _t(x)
+        if self.inverted:  # log |(g^-1)'(x)| = -log |g'(g^-1(x))|
+            return _n(-self.layer.log_derivative(self.layer.inverse(t)).expand_as(t))
+        return _n(self.layer.log_derivative(t).expand_as(t))
+
+
+class _Conv1x1:
+    """An invertible 1x1 convolution: one ``c x c`` block per pixel (``W``, or ``W^-1`` inverted)."""
+
+    def __init__(self, layer: InvConv1x1, inverted: bool = False) -> None:
+        self.layer, self.inverted = layer, inverted
+
+    def _matrix(self) -> torch.Tensor:
+        w = self.layer.matrix().detach()
+        return torch.linalg.inv(w) if self.inverted else w
+
+    @torch.no_grad()
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return _n(torch.einsum("ij,bjhw->bihw", self._matrix(), _t(x)))
+
+    @torch.no_grad()
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        return _n(torch.einsum("ij,bjhw->bihw", torch.linalg.inv(self._matrix()), _t(y)))
+
+    def jacobian_blocks(self, x: np.ndarray) -> np.ndarray:
+        b, c, h, w = x.shape
+        return np.broadcast_to(_n(self._matrix()), (b, h, w, c, c))
+
+
+class _Coupling:
+    """A coupling layer (optionally with a fixed context map, as in the dequantizer); ``inverted`` swaps g, g^-1."""
+
+    def __init__(self, layer: Coupling, context: torch.Tensor | None = None, inverted: bool = False) -> None:
+        self.layer, self.context, self.inverted = layer, context, inverted
+
+    def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.layer.split(_t(x))
+        return _n(a).copy(), _n(b).copy()
+
+    def merge(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        return _n(self.layer.merge(_t(x1), _t(x2))).copy()
+
+    @torch.no_grad()
+    def elementwise(self, x2: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t2, t1 = _t(x2), _t(x1)
+        if self.inverted:
+            v = self.layer.elementwise_inverse(t2, t1, self.context)
+            return _n(v), _n(-self.layer.elementwise(v, t1, self.context)[1])
+        y, log_d = self.layer.elementwise(t2, t1, self.context)
+        return _n(y), _n(log_d)
+
+    @torch.no_grad()
+    def elementwise_inverse(self, y2: np.ndarray, x1: np.ndarray) -> np.ndarray:
+        t2, t1 = _t(y2), _t(x1)
+        if self.inverted:
+            return _n(self.layer.elementwise(t2, t1, self.context)[0])
+        return _n(self.layer.elementwise_inverse(t2, t1, self.context))
+
+
+class _Squeeze:
+    volume_preserving = True
+
+    def __init__(self, layer: Squeeze, inverted: bool = False) -> None:
+        self.layer, self.inverted = layer, inverted
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        t = _t(x)
+        return _n(self.layer.inverse(t) if self.inverted else self.layer(t)[0]).copy()
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        t = _t(y)
+        return _n(self.layer(t)[0] if self.inverted else self.layer.inverse(t)).copy()
+
+
+def coding_layer(layer: nn.Module, context: torch.Tensor | None = None, inverted: bool = False) -> object:
+    """The local bits-back view of one Flow++ layer (``inverted``: of its inverse)."""
+    if isinstance(layer, (ActNorm, Logit, Sigmoid)):
+        return _Elementwise(layer, inverted)
+    if isinstance(layer, InvConv1x1):
+        return _Conv1x1(layer, inverted)
+    if isinstance(layer, Coupling):
+        return _Coupling(layer, context, inverted)
+    if isinstance(layer, Squeeze):
+        return _Squeeze(layer, inverted)
+    raise ValueError(f"no local bits-back view for layer {type(layer).__name__}")
+
+
+def inverted_coding_layer(layer: nn.Module, context: torch.Tensor | None = None) -> object:
+    return coding_layer(layer, context, inverted=True)
+
+
+class BlackBoxFlow:
+    """A whole flow (list of layers) as one black box: Jacobian by autograd, one example at a time (Algorithm 3.1)."""
+
+    def __init__(self, layers: nn.ModuleList) -> None:
+        self.layers = layers
+
+    def _f(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)[0]
+        return x
+
+    @torch.no_grad()
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return _n(self._f(_t(x)))
+
+    @torch.no_grad()
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        h = _t(y)
+        for layer in reversed(self.layers):
+            h = layer.inverse(h)
+        return _n(h)
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        t = _t(x)
+        shape = t.shape[1:]
+        out = []
+        for xb in t:
+            def f(v: torch.Tensor) -> torch.Tensor:
+                return self._f(v.view(1, *shape)).flatten()
+            out.append(torch.autograd.functional.jacobian(f, xb.flatten(), vectorize=True))
+        return _n(torch.stack(out))
+
+
+class FlowPlusPlusCoder:
+    """Builds the local bits-back codecs of a :class:`FlowPlusPlus` for one batch layout (float64 CPU copy).
+
+    :param model: the model (left untouched; a float64 CPU copy in eval mode is used).
+    :param batch_shape: ``(B, C, H, W)`` of the integer images coded together.
+    :param params: δ, σ, range.
+    """
+
+    def __init__(self, model: FlowPlusPlus, batch_shape: tuple[int, int, int, int],
+                 params: LocalParams = LocalParams()) -> None:
+        self.model = copy.deepcopy(model).to(device="cpu", dtype=DTYPE).eval()
+        self.batch_shape, self.params = tuple(batch_shape), params
+        self.scale = int(round(1.0 / params.delta))
+        self.flow = FlowCodec([coding_layer(layer) for layer in self.model.flow], self.batch_shape, params,
+                              data_support=(0, 256 * self.scale - 1))
+
+    def dequantizer(self, x: np.ndarray) -> FlowCodec | Uniform:
+        """The codec of ``ū`` given integer images ``x`` (float array): the dequantizer flow towards its prior."""
+        deq = self.model.dequantizer
+        if isinstance(deq, UniformDequantizer):
+            return Uniform(self.scale, self.batch_shape)
+        assert isinstance(deq, VariationalDequantizer)
+        with torch.no_grad():
+            context = deq.context(_t(x))
+        layers = [inverted_coding_layer(deq.sigmoid)]
+        layers += [inverted_coding_layer(layer, context if isinstance(layer, Coupling) else None)
+                   for layer in reversed(deq.flow)]
+        return FlowCodec(layers, self.batch_shape, self.params, data_support=(1, self.scale - 1))
+
+    def codec(self) -> Dequantized:
+        """Algorithm 3.4 over the compositional model codec: codes int arrays of ``batch_shape`` in 0..255."""
+        return Dequantized(self.flow, self.dequantizer, levels=(0, 255))
+
+    def blackbox_codec(self) -> FlowCodec:
+        """The model flow coded as one black box (Algorithm 3.1), for comparison with the compositional codec."""
+        return FlowCodec([BlackBoxFlow(self.model.flow)], self.batch_shape, self.params,
+                         data_support=(0, 256 * self.scale - 1))
+
+    @torch.no_grad()
+    def theoretical_bits(self, x: np.ndarray, u_symbols: np.ndarray) -> np.ndarray:
+        """``log q(ū|x) - log p(x + ū)`` in bits per example for given noise symbols (Eq. 3.44)."""
+        xt = _t(x.astype(np.float64))
+        u = _t(u_symbols.astype(np.float64) / self.scale)
+        log_q = self.model.dequantizer.log_prob(u, xt) if isinstance(
+            self.model.dequantizer, VariationalDequantizer) else torch.zeros(xt.shape[0], dtype=DTYPE)
+        return _n((log_q - self.model.log_prob(xt + u)) / np.log(2.0))
+
