@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dgmlab import kernels
 from dgmlab.coding import Uniform
 from dgmlab.coding.local_bitsback import Dequantized, FlowCodec, LocalParams
 from dgmlab.flows.couplings import Coupling
@@ -114,7 +115,16 @@ class _Coupling:
         t2, t1 = _t(y2), _t(x1)
         if self.inverted:
             return _n(self.layer.elementwise(t2, t1, self.context)[0])
-        return _n(self.layer.elementwise_inverse(t2, t1, self.context))
+        return _n(self._elementwise_inverse(t2, t1))
+
+    def _elementwise_inverse(self, y2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        # Coupling.elementwise_inverse with the mixture inverted by the native Newton-bisection kernel (float64,
+        # deterministic; its tolerance 2^-40 of the smallest scale is far below the coding grid's sigma).
+        a, shift, *mix = self.layer._params(x1, self.context)
+        u = (y2 - shift) * torch.exp(-a)
+        if self.layer.kind == "affine":
+            return u
+        return kernels.mixlogistic_inverse(u.contiguous(), *(m.contiguous() for m in mix))
 
 
 class _Squeeze:
