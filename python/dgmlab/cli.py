@@ -15,6 +15,7 @@ from collections.abc import Sequence
 _COMMAND_MODULES: tuple[str, ...] = (
     "dgmlab.coding.cli",
     "dgmlab.flows.cli",
+    "dgmlab.flows.compress_cli",
 )
 
 

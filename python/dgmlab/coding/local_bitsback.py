@@ -365,8 +365,9 @@ class FlowCodec:
         dequantization noise in (0, 1) at δ = 2^-32.
     """
 
-    def __init__(self, layers: Sequence[Any], shape: tuple[int, ...], params: LocalParams = LocalParams(),
+    def __init__(self, layers: Sequence[Any], shape: tuple[int, ...], params: LocalParams | None = None,
                  data_support: tuple[int, int] | None = None) -> None:
+        params = params or LocalParams()
         self.layers, self.params = list(layers), params
         self.kinds = [_kind(layer) for layer in self.layers]
         self.shape = tuple(int(s) for s in shape)

@@ -15,6 +15,7 @@ wrapped inverted: logit first, then the dequantizer's layers last to first, each
 from __future__ import annotations
 
 import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -201,10 +202,11 @@ class FlowPlusPlusCoder:
     """
 
     def __init__(self, model: FlowPlusPlus, batch_shape: tuple[int, int, int, int],
-                 params: LocalParams = LocalParams()) -> None:
+                 params: LocalParams | None = None) -> None:
+        params = params or LocalParams()
         self.model = copy.deepcopy(model).to(device="cpu", dtype=DTYPE).eval()
         self.batch_shape, self.params = tuple(batch_shape), params
-        self.scale = int(round(1.0 / params.delta))
+        self.scale = round(1.0 / params.delta)
         self.flow = FlowCodec([coding_layer(layer) for layer in self.model.flow], self.batch_shape, params,
                               data_support=(0, 256 * self.scale - 1))
 
