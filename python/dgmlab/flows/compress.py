@@ -30,7 +30,7 @@ from dgmlab.flows.model import FlowPlusPlus, load_model
 from dgmlab.flows.pretrained import BUNDLED, ROOT
 
 __all__ = ["CompressConfig", "baseline_sizes", "compress_images", "decompress_bytes", "load_coding_model",
-           "read_image", "write_png"]
+           "read_image", "tile_image", "untile_image", "write_png"]
 
 MODES = {"RGB": 3, "L": 1}
 
@@ -100,7 +100,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, str]:
     return arr.reshape(arr.shape[0], arr.shape[1], MODES[mode]), mode
 
 
-def _tiles(img: np.ndarray, patch: int) -> np.ndarray:
+def tile_image(img: np.ndarray, patch: int) -> np.ndarray:
     """``(H, W, C)`` -> ``(n, 3, patch, patch)`` patches of the edge-padded RGB image, row-major."""
     h, w, _ = img.shape
     rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
@@ -111,7 +111,7 @@ def _tiles(img: np.ndarray, patch: int) -> np.ndarray:
     return t.reshape(rows * cols, 3, patch, patch)
 
 
-def _untile(patches: np.ndarray, h: int, w: int, mode: str) -> np.ndarray:
+def untile_image(patches: np.ndarray, h: int, w: int, mode: str) -> np.ndarray:
     patch = patches.shape[-1]
     rows, cols = math.ceil(h / patch), math.ceil(w / patch)
     img = patches.reshape(rows, cols, 3, patch, patch).transpose(0, 3, 1, 4, 2).reshape(rows * patch, cols * patch, 3)
@@ -138,7 +138,7 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
         img, mode = read_image(p)
         images.append({"name": Path(p).name, "height": img.shape[0], "width": img.shape[1], "mode": mode,
                        "tiles": 0})
-        t = _tiles(img, patch)
+        t = tile_image(img, patch)
         images[-1]["tiles"] = len(t)
         tiles.append(t)
     x = np.concatenate(tiles).astype(np.int64)
@@ -187,7 +187,7 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     out, start = [], 0
     for im in images:
         k = int(im["tiles"])
-        out.append((str(im["name"]), _untile(x[start:start + k], int(im["height"]), int(im["width"]), im["mode"])
+        out.append((str(im["name"]), untile_image(x[start:start + k], int(im["height"]), int(im["width"]), im["mode"])
                     .astype(np.uint8), im["mode"]))
         start += k
     return out
