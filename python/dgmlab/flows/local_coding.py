@@ -26,6 +26,7 @@ from dgmlab.coding.local_bitsback import Dequantized, FlowCodec, LocalParams
 from dgmlab.flows.couplings import Coupling
 from dgmlab.flows.dequantizers import UniformDequantizer, VariationalDequantizer
 from dgmlab.flows.layers import ActNorm, InvConv1x1, Logit, Sigmoid, Squeeze
+from dgmlab.flows.mixlogistic import mixlogistic_logit_cdf
 from dgmlab.flows.model import FlowPlusPlus
 
 __all__ = ["BlackBoxFlow", "FlowPlusPlusCoder", "coding_layer", "inverted_coding_layer"]
@@ -94,6 +95,31 @@ class _Coupling:
 
     def __init__(self, layer: Coupling, context: torch.Tensor | None = None, inverted: bool = False) -> None:
         self.layer, self.context, self.inverted = layer, context, inverted
+        self._cached: tuple[np.ndarray, tuple[torch.Tensor, ...]] | None = None
+
+    def _params(self, x1: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """The conditioning net's output for ``x1``, kept for the next call with equal ``x1``: local bits-back asks
+        for g and g^-1 at the same ``x1`` in a row, so the net runs once per layer and direction, as in a plain pass.
+        """
+        if self._cached is None or not np.array_equal(self._cached[0], x1):
+            self._cached = (x1.copy(), self.layer._params(_t(x1), self.context))
+        return self._cached[1]
+
+    def _g(self, x2: torch.Tensor, x1: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        a, shift, *mix = self._params(x1)
+        if self.layer.kind == "affine":
+            return x2 * torch.exp(a) + shift, a.expand_as(x2)
+        u, log_du = mixlogistic_logit_cdf(x2, *mix)
+        return u * torch.exp(a) + shift, log_du + a
+
+    def _g_inverse(self, y2: torch.Tensor, x1: np.ndarray) -> torch.Tensor:
+        # the mixture is inverted by the native Newton-bisection kernel (float64, deterministic; its tolerance,
+        # 2^-40 of the smallest scale, is far below the coding noise sigma)
+        a, shift, *mix = self._params(x1)
+        u = (y2 - shift) * torch.exp(-a)
+        if self.layer.kind == "affine":
+            return u
+        return kernels.mixlogistic_inverse(u.contiguous(), *(m.contiguous() for m in mix))
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.layer.split(_t(x))
@@ -104,28 +130,17 @@ class _Coupling:
 
     @torch.no_grad()
     def elementwise(self, x2: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t2, t1 = _t(x2), _t(x1)
+        t2 = _t(x2)
         if self.inverted:
-            v = self.layer.elementwise_inverse(t2, t1, self.context)
-            return _n(v), _n(-self.layer.elementwise(v, t1, self.context)[1])
-        y, log_d = self.layer.elementwise(t2, t1, self.context)
+            v = self._g_inverse(t2, x1)
+            return _n(v), _n(-self._g(v, x1)[1])
+        y, log_d = self._g(t2, x1)
         return _n(y), _n(log_d)
 
     @torch.no_grad()
     def elementwise_inverse(self, y2: np.ndarray, x1: np.ndarray) -> np.ndarray:
-        t2, t1 = _t(y2), _t(x1)
-        if self.inverted:
-            return _n(self.layer.elementwise(t2, t1, self.context)[0])
-        return _n(self._elementwise_inverse(t2, t1))
-
-    def _elementwise_inverse(self, y2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        # Coupling.elementwise_inverse with the mixture inverted by the native Newton-bisection kernel (float64,
-        # deterministic; its tolerance 2^-40 of the smallest scale is far below the coding grid's sigma).
-        a, shift, *mix = self.layer._params(x1, self.context)
-        u = (y2 - shift) * torch.exp(-a)
-        if self.layer.kind == "affine":
-            return u
-        return kernels.mixlogistic_inverse(u.contiguous(), *(m.contiguous() for m in mix))
+        t2 = _t(y2)
+        return _n(self._g(t2, x1)[0] if self.inverted else self._g_inverse(t2, x1))
 
 
 class _Squeeze:
