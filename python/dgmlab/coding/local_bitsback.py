@@ -136,7 +136,8 @@ class CouplingLayer(Protocol):
 class AutoregressiveLayer(Protocol):
     """``z_i = g_i(x_i; x_<i)`` over the flattened coordinates of each example (order 0 .. d-1).
 
-    All arrays are ``(B, d)``. ``conditioner(x)`` returns parameters whose entry for coordinate i depends on ``x_<i`` only; ``elementwise`` and
+    All arrays are ``(B, d)``. ``conditioner(x)`` returns parameters whose entry for coordinate i depends on ``x_<i`` only
+    and is bit-identical whatever ``x_>=i`` holds (masked weights are exact zeros); ``elementwise`` and
     ``elementwise_inverse`` apply g and g⁻¹ coordinatewise under them.
     """
 
