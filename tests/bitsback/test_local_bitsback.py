@@ -139,3 +139,12 @@ def test_bad_input():
                     tiny.SHAPE)
     with pytest.raises(ValueError, match="non-finite"), np.errstate(invalid="ignore", divide="ignore"):
         bad.push(Message(), bad.quantize(-np.abs(_data())))
+
+
+def test_docstring_examples():
+    import doctest
+
+    from dgmlab.coding import container, local_bitsback
+
+    for module in (local_bitsback, container):
+        assert doctest.testmod(module, raise_on_error=True).attempted > 0
