@@ -49,6 +49,7 @@ import numpy as np
 
 from dgmlab import kernels
 from dgmlab.coding.codecs import DiscretizedGaussian
+from dgmlab.coding.compose import Codec
 from dgmlab.coding.linear_ar import DiscretizedLinearAR
 from dgmlab.coding.message import Message
 
@@ -435,7 +436,8 @@ class Dequantized:
 
     :param model: a :class:`FlowCodec` for ``x̄ = x° + ū`` on the δ grid; its data support must cover
         ``[x_lo / δ, (x_hi + 1) / δ)``.
-    :param dequantizer: ``x° -> FlowCodec`` for ``ū`` given x° (float array); its data support must lie in
+    :param dequantizer: ``x° -> codec`` of the noise symbols ``ū`` given x° (float array): a :class:`FlowCodec`
+        of the dequantizer flow, or ``Uniform(1/δ)`` for uniform dequantization; its symbols must lie in
         ``[0, 1/δ)``, so that ``floor(x̄) = x°``.
     :param levels: the integer data range ``(x_lo, x_hi)``, e.g. ``(0, 255)``.
 
@@ -443,7 +445,7 @@ class Dequantized:
     ``q(·|x°).push(x̄ - x°)``. The net cost is ``log q(ū|x°) - log p(x° + ū)`` (Eq. 3.44).
     """
 
-    def __init__(self, model: FlowCodec, dequantizer: Callable[[np.ndarray], FlowCodec],
+    def __init__(self, model: FlowCodec, dequantizer: Callable[[np.ndarray], Codec],
                  levels: tuple[int, int] = (0, 255)) -> None:
         scale = 1.0 / model.params.delta
         if scale != int(scale):

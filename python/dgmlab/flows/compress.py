@@ -112,6 +112,7 @@ def tile_image(img: np.ndarray, patch: int) -> np.ndarray:
 
 
 def untile_image(patches: np.ndarray, h: int, w: int, mode: str) -> np.ndarray:
+    """Inverse of :func:`tile_image`: reassemble ``(n, 3, P, P)`` patches, crop the padding, restore the mode."""
     patch = patches.shape[-1]
     rows, cols = math.ceil(h / patch), math.ceil(w / patch)
     img = patches.reshape(rows, cols, 3, patch, patch).transpose(0, 3, 1, 4, 2).reshape(rows * patch, cols * patch, 3)
@@ -185,11 +186,16 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     if abs(net_bits(msg)) > 1e-3:
         raise ValueError("corrupt dgmlab compressed file (message not fully consumed)")
     out, start = [], 0
-    for im in images:
-        k = int(im["tiles"])
-        out.append((str(im["name"]), untile_image(x[start:start + k], int(im["height"]), int(im["width"]), im["mode"])
-                    .astype(np.uint8), im["mode"]))
-        start += k
+    try:
+        for im in images:
+            k = int(im["tiles"])
+            img = untile_image(x[start:start + k], int(im["height"]), int(im["width"]), im["mode"])
+            out.append((str(im["name"]), img.astype(np.uint8), im["mode"]))
+            start += k
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"corrupt dgmlab compressed file (image table: {e})") from None
+    if start != n:
+        raise ValueError(f"corrupt dgmlab compressed file ({n} patches, the image table uses {start})")
     return out
 
 
