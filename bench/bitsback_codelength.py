@@ -28,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="natural")
     ap.add_argument("--data", default="natural")
+    ap.add_argument("--split", default="heldout", choices=("train", "heldout"))
     ap.add_argument("--limit", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--bound-samples", type=int, default=4)
@@ -35,7 +36,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/bitsback_codelength.json")
     args = ap.parse_args()
     info = run_info(args.threads)
-    cm, x = heldout_patches(args.model, args.data, args.limit)
+    cm, x = heldout_patches(args.model, args.data, args.limit, split=args.split)
     msg, same_noise = Message(num_streams=16, seed=0), 0.0
     t0 = time.perf_counter()
     for lo in range(0, len(x), args.batch):
@@ -51,7 +52,7 @@ def main() -> None:
         fresh = np.mean([model.bits_per_dim(xt, torch.Generator().manual_seed(s)).mean().item()
                          for s in range(args.bound_samples)])
     dims = x.size
-    result = {"model": cm.model_id, "model_sha256": cm.sha256, "data": args.data, "patches": len(x),
+    result = {"model": cm.model_id, "split": args.split, "model_sha256": cm.sha256, "data": args.data, "patches": len(x),
               "patch_shape": list(x.shape[1:]), "delta": 2.0**-32, "sigma": 2.0**-14,
               "bound_fresh_noise_bpd": fresh, "bound_same_noise_bpd": same_noise / dims,
               "net_codelength_bpd": net_bits(msg) / dims, "gap_bpd": net_bits(msg) / dims - same_noise / dims,

@@ -13,11 +13,11 @@ from dgmlab.data.registry import load_images
 from dgmlab.flows.compress import load_coding_model, tile_image
 
 
-def heldout_patches(model_spec: str, data: str, limit: int, seed: int = 0):
-    """(coding model, (limit, 3, P, P) int64 patches drawn at random from the held-out images' tiles)."""
+def heldout_patches(model_spec: str, data: str, limit: int, seed: int = 0, split: str = "heldout"):
+    """(coding model, (limit, 3, P, P) int64 patches drawn at random from the tiles of ``split``'s images)."""
     cm = load_coding_model(model_spec)
     patch = cm.model.config.image_size
-    tiles = np.concatenate([tile_image(np.asarray(img), patch) for img in load_images(data, "heldout")])
+    tiles = np.concatenate([tile_image(np.asarray(img), patch) for img in load_images(data, split)])
     pick = np.random.default_rng(seed).choice(len(tiles), size=min(limit, len(tiles)), replace=False)
     return cm, tiles[np.sort(pick)].astype(np.int64)
 

@@ -53,13 +53,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="natural")
     ap.add_argument("--data", default="natural")
+    ap.add_argument("--split", default="heldout", choices=("train", "heldout"))
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/results/bitsback_timing.json")
     args = ap.parse_args()
     info = run_info(args.threads)
-    cm, x = heldout_patches(args.model, args.data, args.batch)
+    cm, x = heldout_patches(args.model, args.data, args.batch, split=args.split)
     rows = {}
     for batch in (1, args.batch):
         coder = FlowPlusPlusCoder(cm.model, x[:batch].shape, LocalParams())
@@ -75,7 +76,7 @@ def main() -> None:
     rows["black box, batch 1"] = {"encode_s": enc, "decode_s": dec}
     comp = rows[f"compositional, batch {args.batch}"]
     net = rows[f"neural net alone, batch {args.batch}"]
-    result = {"model": cm.model_id, "patch_shape": list(x.shape[1:]), "rows": rows,
+    result = {"model": cm.model_id, "split": args.split, "patch_shape": list(x.shape[1:]), "rows": rows,
               "compositional_over_net_batch": comp["encode_s"] / net["encode_s"],
               "blackbox_over_compositional_batch1": enc / rows["compositional, batch 1"]["encode_s"],
               "repeats": args.repeats, **info}
