@@ -124,6 +124,18 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+class _Coders:
+    """One float64 coder per batch shape (there are at most two: full batches and the last one)."""
+
+    def __init__(self, model: FlowPlusPlus, params: LocalParams) -> None:
+        self.model, self.params, self._by_shape = model, params, {}
+
+    def get(self, shape: tuple[int, ...]) -> FlowPlusPlusCoder:
+        if shape not in self._by_shape:
+            self._by_shape[shape] = FlowPlusPlusCoder(self.model, shape, self.params)
+        return self._by_shape[shape]
+
+
 def _params(cfg: CompressConfig) -> LocalParams:
     return LocalParams(delta=cfg.delta, sigma=cfg.sigma)
 
@@ -145,8 +157,9 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     x = np.concatenate(tiles).astype(np.int64)
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
+    coders = _Coders(cm.model, _params(cfg))
     for lo, hi in tqdm(_batches(len(x), cfg.batch), disable=not progress, desc="compress", unit="batch"):
-        FlowPlusPlusCoder(cm.model, x[lo:hi].shape, _params(cfg)).codec().push(msg, x[lo:hi])
+        coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
               "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
@@ -181,8 +194,9 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     torch.set_num_threads(threads)
     msg = Message.from_bytes(payload)
     x = np.zeros((n, 3, patch, patch), dtype=np.int64)
+    coders = _Coders(cm.model, params)
     for lo, hi in tqdm(_batches(n, batch)[::-1], disable=not progress, desc="decompress", unit="batch"):
-        x[lo:hi] = FlowPlusPlusCoder(cm.model, x[lo:hi].shape, params).codec().pop(msg)
+        x[lo:hi] = coders.get(x[lo:hi].shape).codec().pop(msg)
     if abs(net_bits(msg)) > 1e-3:
         raise ValueError("corrupt dgmlab compressed file (message not fully consumed)")
     out, start = [], 0
