@@ -127,12 +127,12 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
 class _Coders:
     """One float64 coder per batch shape (there are at most two: full batches and the last one)."""
 
-    def __init__(self, model: FlowPlusPlus, params: LocalParams) -> None:
-        self.model, self.params, self._by_shape = model, params, {}
+    def __init__(self, model: FlowPlusPlus, params: LocalParams, fuse: bool) -> None:
+        self.model, self.params, self.fuse, self._by_shape = model, params, fuse, {}
 
     def get(self, shape: tuple[int, ...]) -> FlowPlusPlusCoder:
         if shape not in self._by_shape:
-            self._by_shape[shape] = FlowPlusPlusCoder(self.model, shape, self.params)
+            self._by_shape[shape] = FlowPlusPlusCoder(self.model, shape, self.params, fuse=self.fuse)
         return self._by_shape[shape]
 
 
@@ -157,13 +157,14 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     x = np.concatenate(tiles).astype(np.int64)
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
-    coders = _Coders(cm.model, _params(cfg))
+    coders = _Coders(cm.model, _params(cfg), fuse=True)
     for lo, hi in tqdm(_batches(len(x), cfg.batch), disable=not progress, desc="compress", unit="batch"):
         coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
               "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
-              "torch_threads": cfg.threads, "dtype": "float64", "device": "cpu"}
+              "torch_threads": cfg.threads, "dtype": "float64", "device": "cpu",
+              "fused_pixel_layers": True}
     subpixels = sum(im["height"] * im["width"] * MODES[im["mode"]] for im in images)
     stats = {"net_bits": net_bits(msg), "initial_bits": msg.initial_bits_used(), "subpixels": subpixels,
              "patch_subpixels": int(x.size)}
@@ -182,6 +183,7 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
         params = LocalParams(delta=float(header["delta"]), sigma=float(header["sigma"]),
                              value_range=float(header["value_range"]))
         threads = int(header["torch_threads"])
+        fuse = bool(header["fused_pixel_layers"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"corrupt dgmlab compressed file (header field: {e})") from None
     if cm is None:
@@ -194,7 +196,7 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     torch.set_num_threads(threads)
     msg = Message.from_bytes(payload)
     x = np.zeros((n, 3, patch, patch), dtype=np.int64)
-    coders = _Coders(cm.model, params)
+    coders = _Coders(cm.model, params, fuse)
     for lo, hi in tqdm(_batches(n, batch)[::-1], disable=not progress, desc="decompress", unit="batch"):
         x[lo:hi] = coders.get(x[lo:hi].shape).codec().pop(msg)
     if abs(net_bits(msg)) > 1e-3:

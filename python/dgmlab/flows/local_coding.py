@@ -29,7 +29,7 @@ from dgmlab.flows.layers import ActNorm, InvConv1x1, Logit, Sigmoid, Squeeze
 from dgmlab.flows.mixlogistic import mixlogistic_logit_cdf
 from dgmlab.flows.model import FlowPlusPlus
 
-__all__ = ["BlackBoxFlow", "FlowPlusPlusCoder", "coding_layer", "inverted_coding_layer"]
+__all__ = ["BlackBoxFlow", "FlowPlusPlusCoder", "coding_layer", "fuse_pixel_layers", "inverted_coding_layer"]
 
 DTYPE = torch.float64
 
@@ -88,6 +88,62 @@ class _Conv1x1:
     def jacobian_blocks(self, x: np.ndarray) -> np.ndarray:
         b, c, h, w = x.shape
         return np.broadcast_to(_n(self._matrix()), (b, h, w, c, c))
+
+
+class _PixelChain:
+    """A run of per-pixel layers (elementwise maps and 1x1 convolutions) coded as one block layer.
+
+    Their composition acts on each pixel's c channels alone, so its Jacobian is block diagonal with the c x c block
+    ``J_k ... J_1`` (each elementwise factor ``diag(exp(log_derivative))`` at its own input); coding the run as one
+    layer (Algorithm 3.1 per block) needs one pop and one push per value instead of one per layer.
+    """
+
+    def __init__(self, layers: list[_Elementwise | _Conv1x1]) -> None:
+        self.layers = layers
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):
+            y = layer.inverse(y)
+        return y
+
+    def jacobian_blocks(self, x: np.ndarray) -> np.ndarray:
+        b, c, h, w = x.shape
+        J = np.broadcast_to(np.eye(c), (b, h, w, c, c))
+        for layer in self.layers:
+            if isinstance(layer, _Conv1x1):
+                J = np.einsum("ij,bhwjk->bhwik", layer._matrix().numpy(), J)
+            else:
+                J = np.exp(np.moveaxis(layer.log_derivative(x), 1, -1))[..., :, None] * J
+            x = layer.forward(x)
+        return np.ascontiguousarray(J)
+
+
+def _constant_pixel_layer(layer: object) -> bool:
+    return isinstance(layer, _Conv1x1) or (isinstance(layer, _Elementwise) and isinstance(layer.layer, ActNorm))
+
+
+def fuse_pixel_layers(layers: list[object]) -> list[object]:
+    """Replace each run of two or more consecutive actnorm / 1x1 convolution layers by one :class:`_PixelChain`.
+
+    Only layers with constant Jacobians are fused, so each fused block's conditioning is that of the weights; the
+    logit and sigmoid, whose derivatives span orders of magnitude within a pixel, stay separate (1x1 blocks).
+    """
+    out: list[object] = []
+    run: list[_Elementwise | _Conv1x1] = []
+    for layer in [*layers, None]:
+        if _constant_pixel_layer(layer):
+            run.append(layer)
+            continue
+        out.extend([_PixelChain(run)] if len(run) > 1 else run)
+        run = []
+        if layer is not None:
+            out.append(layer)
+    return out
 
 
 class _Coupling:
@@ -214,16 +270,21 @@ class FlowPlusPlusCoder:
     :param model: the model (left untouched; a float64 CPU copy in eval mode is used).
     :param batch_shape: ``(B, C, H, W)`` of the integer images coded together.
     :param params: δ, σ, range.
+    :param fuse: code each run of actnorm / 1x1 convolution layers as one block layer
+        (:func:`fuse_pixel_layers`); part of the code, so the decoder must use the same setting.
     """
 
     def __init__(self, model: FlowPlusPlus, batch_shape: tuple[int, int, int, int],
-                 params: LocalParams | None = None) -> None:
+                 params: LocalParams | None = None, fuse: bool = True) -> None:
         params = params or LocalParams()
         self.model = copy.deepcopy(model).to(device="cpu", dtype=DTYPE).eval()
-        self.batch_shape, self.params = tuple(batch_shape), params
+        self.batch_shape, self.params, self.fuse = tuple(batch_shape), params, fuse
         self.scale = round(1.0 / params.delta)
-        self.flow = FlowCodec([coding_layer(layer) for layer in self.model.flow], self.batch_shape, params,
-                              data_support=(0, 256 * self.scale - 1))
+        self.flow = FlowCodec(self._group([coding_layer(layer) for layer in self.model.flow]), self.batch_shape,
+                              params, data_support=(0, 256 * self.scale - 1))
+
+    def _group(self, layers: list[object]) -> list[object]:
+        return fuse_pixel_layers(layers) if self.fuse else layers
 
     def dequantizer(self, x: np.ndarray) -> FlowCodec | Uniform:
         """The codec of ``ū`` given integer images ``x`` (float array): the dequantizer flow towards its prior."""
@@ -236,7 +297,7 @@ class FlowPlusPlusCoder:
         layers = [inverted_coding_layer(deq.sigmoid)]
         layers += [inverted_coding_layer(layer, context if isinstance(layer, Coupling) else None)
                    for layer in reversed(deq.flow)]
-        return FlowCodec(layers, self.batch_shape, self.params, data_support=(1, self.scale - 1))
+        return FlowCodec(self._group(layers), self.batch_shape, self.params, data_support=(1, self.scale - 1))
 
     def codec(self) -> Dequantized:
         """Algorithm 3.4 over the compositional model codec: codes int arrays of ``batch_shape`` in 0..255."""
