@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import platform
 
+import dgmlab
 import numpy as np
 import torch
-
-import dgmlab
 from dgmlab.data.registry import load_images
 from dgmlab.flows.compress import load_coding_model, tile_image
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from bitsback_common import heldout_patches, run_info
-
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import Dequantized, LocalParams
 from dgmlab.flows.local_coding import FlowPlusPlusCoder
