@@ -96,9 +96,9 @@ def test_fused_pixel_blocks_match_autograd_and_roundtrip():
 
     model = _model()
     x = _images((2, 3, 8, 8), 3)
-    fused = FlowPlusPlusCoder(model, x.shape)
+    fused = FlowPlusPlusCoder(model, x.shape, fuse=True)
     chains = [layer for layer in fused.flow.layers if isinstance(layer, _PixelChain)]
-    assert chains and len(fused.flow.layers) < len(FlowPlusPlusCoder(model, x.shape, fuse=False).flow.layers)
+    assert chains and len(fused.flow.layers) < len(FlowPlusPlusCoder(model, x.shape).flow.layers)
     h = np.random.default_rng(0).normal(size=(1, 3, 8, 8))
 
     def f(t: torch.Tensor) -> torch.Tensor:

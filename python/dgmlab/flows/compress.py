@@ -157,14 +157,14 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     x = np.concatenate(tiles).astype(np.int64)
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
-    coders = _Coders(cm.model, _params(cfg), fuse=True)
+    coders = _Coders(cm.model, _params(cfg), fuse=False)
     for lo, hi in tqdm(_batches(len(x), cfg.batch), disable=not progress, desc="compress", unit="batch"):
         coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
               "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
               "torch_threads": cfg.threads, "dtype": "float64", "device": "cpu",
-              "fused_pixel_layers": True}
+              "fused_pixel_layers": False}
     subpixels = sum(im["height"] * im["width"] * MODES[im["mode"]] for im in images)
     stats = {"net_bits": net_bits(msg), "initial_bits": msg.initial_bits_used(), "subpixels": subpixels,
              "patch_subpixels": int(x.size)}

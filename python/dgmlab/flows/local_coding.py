@@ -271,11 +271,13 @@ class FlowPlusPlusCoder:
     :param batch_shape: ``(B, C, H, W)`` of the integer images coded together.
     :param params: δ, σ, range.
     :param fuse: code each run of actnorm / 1x1 convolution layers as one block layer
-        (:func:`fuse_pixel_layers`); part of the code, so the decoder must use the same setting.
+        (:func:`fuse_pixel_layers`); part of the code, so the decoder must use the same setting. Off by default:
+        lossless either way, but on the trained 16x16 model of README's results the fused code measured 0.02
+        bits/dim further from -log p(x̄)δ than layer-by-layer coding (not yet understood).
     """
 
     def __init__(self, model: FlowPlusPlus, batch_shape: tuple[int, int, int, int],
-                 params: LocalParams | None = None, fuse: bool = True) -> None:
+                 params: LocalParams | None = None, fuse: bool = False) -> None:
         params = params or LocalParams()
         self.model = copy.deepcopy(model).to(device="cpu", dtype=DTYPE).eval()
         self.batch_shape, self.params, self.fuse = tuple(batch_shape), params, fuse
