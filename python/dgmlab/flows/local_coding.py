@@ -200,6 +200,8 @@ class _Coupling:
 
 
 class _Squeeze:
+    """Space-to-depth: a permutation of coordinates, applied to the symbols themselves."""
+
     volume_preserving = True
 
     def __init__(self, layer: Squeeze, inverted: bool = False) -> None:
@@ -228,6 +230,7 @@ def coding_layer(layer: nn.Module, context: torch.Tensor | None = None, inverted
 
 
 def inverted_coding_layer(layer: nn.Module, context: torch.Tensor | None = None) -> object:
+    """The local bits-back view of a layer's inverse (the dequantizer is coded towards its prior)."""
     return coding_layer(layer, context, inverted=True)
 
 
