@@ -148,3 +148,16 @@ def test_docstring_examples():
 
     for module in (local_bitsback, container):
         assert doctest.testmod(module, raise_on_error=True).attempted > 0
+
+
+@pytest.mark.xfail(reason="coder (issue 2): some seeds' second pop from a fresh stream lands far in the tail "
+                          "(seed 9: 6.8e6 standard deviations), which puts seed-dependent outliers into local "
+                          "bits-back codelengths; strict, so it fails once the initial-bits path is fixed")
+def test_pops_from_initial_bits_are_gaussian_samples():
+    from dgmlab.coding import DiscretizedGaussian
+
+    sigma = 2.0**-14
+    for seed in range(6, 14):
+        z = DiscretizedGaussian(np.zeros(3072), np.full(3072, sigma), 2.0**-32, (-(2**47), 2**47)).pop(
+            Message(num_streams=1, seed=seed))
+        assert np.abs(z * 2.0**-32).max() / sigma < 8.0, seed
