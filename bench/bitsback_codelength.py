@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bitsback_common import heldout_patches, run_info
+from bitsback_common import sample_patches, run_info
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import LocalParams, net_bits
 from dgmlab.flows.local_coding import FlowPlusPlusCoder
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/bitsback_codelength.json")
     args = ap.parse_args()
     info = run_info(args.threads)
-    cm, x = heldout_patches(args.model, args.data, args.limit, split=args.split)
+    cm, x = sample_patches(args.model, args.data, args.limit, split=args.split)
     msg, same_noise = Message(num_streams=16, seed=0), 0.0
     t0 = time.perf_counter()
     for lo in range(0, len(x), args.batch):

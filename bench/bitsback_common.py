@@ -12,7 +12,7 @@ from dgmlab.data.registry import load_images
 from dgmlab.flows.compress import load_coding_model, tile_image
 
 
-def heldout_patches(model_spec: str, data: str, limit: int, seed: int = 0, split: str = "heldout"):
+def sample_patches(model_spec: str, data: str, limit: int, seed: int = 0, split: str = "heldout"):
     """(coding model, (limit, 3, P, P) int64 patches drawn at random from the tiles of ``split``'s images)."""
     cm = load_coding_model(model_spec)
     patch = cm.model.config.image_size

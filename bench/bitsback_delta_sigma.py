@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from bitsback_common import heldout_patches, run_info
+from bitsback_common import sample_patches, run_info
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import LocalParams, net_bits
 from dgmlab.flows.local_coding import FlowPlusPlusCoder
@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/bitsback_delta_sigma.json")
     args = ap.parse_args()
     info = run_info(args.threads)
-    cm, x = heldout_patches(args.model, args.data, args.limit, seed=1, split=args.split)
+    cm, x = sample_patches(args.model, args.data, args.limit, seed=1, split=args.split)
     with torch.no_grad():
         model, xt = cm.model.double(), torch.from_numpy(x).double()
         bound = float(np.mean([model.bits_per_dim(xt, torch.Generator().manual_seed(s)).mean().item()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bitsback_common import heldout_patches, run_info
+from bitsback_common import sample_patches, run_info
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import Dequantized, LocalParams
 from dgmlab.flows.local_coding import FlowPlusPlusCoder
@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/bitsback_timing.json")
     args = ap.parse_args()
     info = run_info(args.threads)
-    cm, x = heldout_patches(args.model, args.data, args.batch, split=args.split)
+    cm, x = sample_patches(args.model, args.data, args.batch, split=args.split)
     rows = {}
     for batch in (1, args.batch):
         coder = FlowPlusPlusCoder(cm.model, x[:batch].shape, LocalParams())

@@ -142,7 +142,10 @@ def _params(cfg: CompressConfig) -> LocalParams:
 
 def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfig = CompressConfig(),
                     progress: bool = True) -> tuple[bytes, dict]:
-    """Compress images into a container; returns its bytes and statistics (bits, auxiliary bits, subpixels)."""
+    """Compress images into a container; returns its bytes and statistics (bits, auxiliary bits, subpixels).
+
+    Sets ``torch.set_num_threads(cfg.threads)`` for the coding path (recorded in the container).
+    """
     if not paths:
         raise ValueError("no images given")
     patch = cm.model.config.image_size
