@@ -1,0 +1,98 @@
+"""``dgmlab compress`` / ``dgmlab decompress`` on PNGs of odd sizes with a tiny checkpoint; the container; errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from dgmlab.cli import main
+from dgmlab.coding.container import read_container, write_container
+from dgmlab.flows.model import FlowPlusPlus, named_config
+from PIL import Image
+
+
+def _save_model(path, seed: int) -> str:
+    torch.manual_seed(seed)
+    model = FlowPlusPlus(named_config("tiny"))
+    model.initialize(torch.randint(0, 256, (8, 3, 8, 8)).float())
+    model.save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("compress")
+    _save_model(d / "tiny.pt", 0)
+    _save_model(d / "other.pt", 1)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (13, 10, 3), dtype=np.uint8)).save(d / "rgb.png")
+    Image.fromarray(rng.integers(90, 140, (5, 17), dtype=np.uint8)).save(d / "grey.png")
+    Image.fromarray(rng.integers(0, 256, (4, 4, 4), dtype=np.uint8)).save(d / "rgba.png")
+    Image.fromarray(rng.integers(0, 60000, (4, 4), dtype=np.uint16)).save(d / "deep.png")
+    (d / "text.png").write_text("not an image")
+    assert main(["compress", str(d / "rgb.png"), str(d / "grey.png"), "-o", str(d / "x.dgmbb"),
+                 "--model", str(d / "tiny.pt"), "--streams", "3", "--batch", "2", "-q"]) == 0
+    return d
+
+
+def test_cli_roundtrip(workdir, capsys):
+    out = workdir / "out"
+    assert main(["decompress", str(workdir / "x.dgmbb"), "-o", str(out), "--model", str(workdir / "tiny.pt"),
+                 "-q"]) == 0
+    for name in ("rgb.png", "grey.png"):
+        a, b = Image.open(workdir / name), Image.open(out / name)
+        assert a.mode == b.mode and np.array_equal(np.asarray(a), np.asarray(b))
+    header, _ = read_container((workdir / "x.dgmbb").read_bytes())
+    assert header["batch"] == 2 and header["streams"] == 3 and header["torch_threads"] == 1
+    assert [im["name"] for im in header["images"]] == ["rgb.png", "grey.png"]
+
+
+@pytest.mark.parametrize(("name", "message"), [("rgba.png", "unsupported image mode"),
+                                               ("deep.png", "unsupported image mode"),
+                                               ("text.png", "unreadable image"),
+                                               ("missing.png", "unreadable image")])
+def test_bad_images_are_rejected(workdir, capsys, name, message):
+    code = main(["compress", str(workdir / name), "-o", str(workdir / "bad.dgmbb"), "--model",
+                 str(workdir / "tiny.pt"), "-q"])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_missing_bundled_model_is_a_clear_error(workdir, capsys, monkeypatch):
+    from dgmlab.flows import pretrained
+
+    monkeypatch.setattr(pretrained, "ROOT", workdir / "no-such-dir")
+    monkeypatch.setattr("dgmlab.flows.compress.ROOT", workdir / "no-such-dir")
+    assert main(["compress", str(workdir / "rgb.png"), "-o", str(workdir / "y.dgmbb"), "-q"]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def _decompress_error(workdir, capsys, data: bytes, model: str = "tiny.pt") -> str:
+    path = workdir / "broken.dgmbb"
+    path.write_bytes(data)
+    assert main(["decompress", str(path), "-o", str(workdir / "never"), "--model", str(workdir / model),
+                 "-q"]) == 2
+    assert not (workdir / "never").exists()
+    return capsys.readouterr().err
+
+
+def test_bad_containers_are_rejected(workdir, capsys):
+    data = (workdir / "x.dgmbb").read_bytes()
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    assert "checksum" in _decompress_error(workdir, capsys, bytes(flipped))
+    assert "truncated" in _decompress_error(workdir, capsys, data[:-7])
+    assert "bad magic" in _decompress_error(workdir, capsys, b"\x89PNG\r\n\x1a\n" + data[8:])
+    assert "model mismatch" in _decompress_error(workdir, capsys, data, model="other.pt")
+
+
+def test_container_format():
+    blob = write_container({"a": [1, 2], "b": "x"}, b"\x00\x01")
+    assert read_container(blob) == ({"a": [1, 2], "b": "x"}, b"\x00\x01")
+    newer = bytearray(blob)
+    newer[8] = 99
+    with pytest.raises(ValueError, match="version"):
+        read_container(bytes(newer))
+    with pytest.raises(ValueError, match="bad magic"):
+        read_container(b"")
+    with pytest.raises(ValueError, match="padded"):
+        read_container(blob + b"\x00")
