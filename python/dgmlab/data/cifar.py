@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +59,15 @@ def read_imagenet_npz(path: str | Path, size: int | None = None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ImageNet npz file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "data" not in f.files:
-                raise ValueError(f"{path}: no 'data' array (found {f.files})")
-            data = f["data"]
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable npz file ({exc})") from exc
+    with open(path, "rb") as handle:
+        try:
+            with np.load(handle, allow_pickle=False) as f:
+                files = f.files
+                data = f["data"] if "data" in files else None
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path}: not a readable npz file ({exc})") from exc
+    if data is None:
+        raise ValueError(f"{path}: no 'data' array (found {files})")
     if data.dtype != np.uint8 or data.ndim != 2:
         raise ValueError(f"{path}: 'data' must be uint8 (N, 3*s*s), got {data.dtype} {data.shape}")
     side = size if size is not None else int(round((data.shape[1] / 3) ** 0.5))

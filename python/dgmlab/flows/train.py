@@ -54,7 +54,7 @@ class TrainConfig:
     grad_clip: float = 100.0
     """Clip the global gradient norm to this."""
     ema: float = 0.999
-    """Polyak averaging decay of the evaluation weights."""
+    """Polyak averaging decay of the evaluation weights (ramped up as ``min(ema, (1 + t) / (10 + t))``)."""
     seed: int = 0
     """Seed for init, crops and dequantization noise."""
     eval_every: int = 250
@@ -139,9 +139,10 @@ class Trainer:
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
         self.opt.step()
+        decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))  # warm-up: early weights fade quickly
         with torch.no_grad():
             for e, p in zip(self.ema.state_dict().values(), self.model.state_dict().values()):
-                e.copy_(e * self.cfg.ema + p * (1 - self.cfg.ema) if e.is_floating_point() else p)
+                e.copy_(e * decay + p * (1 - decay) if e.is_floating_point() else p)
         self.step += 1
         return loss.item(), grad_norm
 
@@ -183,7 +184,9 @@ class Trainer:
         """Train until ``cfg.steps`` (or ``time_limit`` seconds), checkpointing; returns the run folder."""
         resumed = self.load_checkpoint()
         metrics = self.out / "metrics.csv"
-        if not resumed or not metrics.exists():
+        if resumed and metrics.exists():
+            truncate_metrics(metrics, self.step)
+        else:
             metrics.write_text(",".join(METRIC_FIELDS) + "\n")
         start = time.monotonic()
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not progress, desc="flows train")
@@ -229,6 +232,13 @@ class Trainer:
         plt.close(fig)
         gen = torch.Generator(device=self.device).manual_seed(0)
         save_grid(self.ema.sample(16, generator=gen), self.out / "samples.png")
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop metrics rows logged after ``step`` (written after the checkpoint a run resumes from)."""
+    lines = path.read_text().splitlines()
+    kept = [lines[0]] + [row for row in lines[1:] if int(row.split(",")[0]) <= step]
+    path.write_text("\n".join(kept) + "\n")
 
 
 def _as_list(images: list[np.ndarray] | np.ndarray) -> list[np.ndarray]:
