@@ -44,20 +44,37 @@ def main() -> None:
     heldout = np.asarray(load_images(args.data, "heldout"))[:: args.heldout_stride]
     rows = {}
     for name, change in ABLATIONS.items():
-        cfg = TrainConfig(data=args.data, model=args.model, overrides={**base, **change}, steps=args.steps,
-                          batch_size=args.batch_size, warmup=min(200, args.steps // 4), eval_every=10**9)
+        cfg = TrainConfig(
+            data=args.data,
+            model=args.model,
+            overrides={**base, **change},
+            steps=args.steps,
+            batch_size=args.batch_size,
+            warmup=min(200, args.steps // 4),
+            eval_every=10**9,
+        )
         trainer = Trainer(cfg, Path(args.runs) / name.replace(" ", "_").replace("+", "p"))
         start = time.process_time()
         trainer.run(progress=False)
         seconds = time.process_time() - start
         result = evaluate_bpd(trainer.ema, heldout, progress=False)
         params = sum(q.numel() for q in trainer.model.parameters())
-        rows[name] = {"heldout_bpd": round(result["bpd_elbo"], 4), "params": params,
-                      "train_cpu_seconds": round(seconds, 1), "overrides": {**base, **change}}
+        rows[name] = {
+            "heldout_bpd": round(result["bpd_elbo"], 4),
+            "params": params,
+            "train_cpu_seconds": round(seconds, 1),
+            "overrides": {**base, **change},
+        }
         print(name, rows[name], flush=True)
-    out = {"command": "python bench/flows_ablation.py " + " ".join(sys.argv[1:]), "data": args.data,
-           "model": args.model, "steps": args.steps, "batch_size": args.batch_size,
-           "heldout_images": len(heldout), "results": rows}
+    out = {
+        "command": "python bench/flows_ablation.py " + " ".join(sys.argv[1:]),
+        "data": args.data,
+        "model": args.model,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "heldout_images": len(heldout),
+        "results": rows,
+    }
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import torch
@@ -16,12 +15,12 @@ import torch
 DESCRIPTIONS = {
     "natural": {
         "train_sources": "scikit-image bundled photographs: astronaut, coffee, chelsea, rocket, motorcycle_left, "
-                         "motorcycle_right, hubble_deep_field, immunohistochemistry (random 32x32 crops)",
+        "motorcycle_right, hubble_deep_field, immunohistochemistry (random 32x32 crops)",
         "heldout_sources": "scikit-learn sample photos china.jpg and flower.jpg (non-overlapping 64x64 tiles)",
     },
     "car-racing": {
         "train_sources": "Gymnasium CarRacing-v3 frames, 16 episodes seeded 0..15, smooth random policy, first 50 "
-                         "frames skipped, 84-row crop + PIL bilinear 64x64 (random 32x32 crops)",
+        "frames skipped, 84-row crop + PIL bilinear 64x64 (random 32x32 crops)",
         "heldout_sources": "4 episodes seeded 10000..10003 (whole 64x64 frames)",
     },
 }
@@ -47,8 +46,14 @@ def main() -> None:
     ROOT.mkdir(parents=True, exist_ok=True)
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
     torch.save(state, target)
-    meta.update(DESCRIPTIONS[args.name], name=args.name, command=args.command, hardware=args.hardware,
-                train_wall_seconds=round(seconds), heldout=results)
+    meta.update(
+        DESCRIPTIONS[args.name],
+        name=args.name,
+        command=args.command,
+        hardware=args.hardware,
+        train_wall_seconds=round(seconds),
+        heldout=results,
+    )
     target.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB) and {target.with_suffix('.json')}")
 

@@ -61,19 +61,24 @@ def main() -> None:
     from dgmlab.data.registry import load_images
 
     images = np.asarray(load_images(args.data, "heldout"))[:: args.stride]
-    result = {"data": args.data, "split": "heldout", "stride": args.stride, "images": len(images),
-              "shape": list(images.shape[1:]), "machine": platform.processor() or platform.machine()}
+    result = {
+        "data": args.data,
+        "split": "heldout",
+        "stride": args.stride,
+        "images": len(images),
+        "shape": list(images.shape[1:]),
+        "machine": platform.processor() or platform.machine(),
+    }
     start = time.perf_counter()
     result["codecs_bpd"] = codec_bpd(images)
     result["codecs_seconds"] = round(time.perf_counter() - start, 1)
     if args.model:
         import torch
-
         from dgmlab.flows.cli import _load
         from dgmlab.flows.evaluate import evaluate_bpd
 
         torch.set_num_threads(1)
-        model, meta = _load(args.model, "cpu")
+        model, _ = _load(args.model, "cpu")
         start = time.perf_counter()
         result["model"] = args.model
         result["model_bpd"] = evaluate_bpd(model, images, args.importance_samples)

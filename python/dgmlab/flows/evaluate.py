@@ -17,13 +17,22 @@ def _groups(images: list[np.ndarray] | np.ndarray, batch_size: int) -> list[np.n
     by_shape: dict[tuple, list[np.ndarray]] = {}
     for im in images:
         by_shape.setdefault(im.shape, []).append(im)
-    return [np.stack(group[i:i + batch_size]) for group in by_shape.values()
-            for i in range(0, len(group), batch_size)]
+    return [
+        np.stack(group[i : i + batch_size])
+        for group in by_shape.values()
+        for i in range(0, len(group), batch_size)
+    ]
 
 
 @torch.no_grad()
-def evaluate_bpd(model: torch.nn.Module, images: list[np.ndarray] | np.ndarray, importance_samples: int = 0,
-                 batch_size: int = 16, seed: int = 0, progress: bool = True) -> dict:
+def evaluate_bpd(
+    model: torch.nn.Module,
+    images: list[np.ndarray] | np.ndarray,
+    importance_samples: int = 0,
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Bits per subpixel on ``images`` (uint8 HWC, any sizes the model accepts).
 
     Returns ``{"images", "dims", "bpd_elbo"}`` and, with ``importance_samples = N > 0``, ``"bpd_iw"`` (N samples).
