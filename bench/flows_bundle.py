@@ -15,12 +15,12 @@ import torch
 DESCRIPTIONS = {
     "natural": {
         "train_sources": "scikit-image bundled photographs: astronaut, coffee, chelsea, rocket, motorcycle_left, "
-        "motorcycle_right, hubble_deep_field, immunohistochemistry (random 32x32 crops)",
+        "motorcycle_right, hubble_deep_field, immunohistochemistry (random 16x16 crops)",
         "heldout_sources": "scikit-learn sample photos china.jpg and flower.jpg (non-overlapping 64x64 tiles)",
     },
     "car-racing": {
         "train_sources": "Gymnasium CarRacing-v3 frames, 16 episodes seeded 0..15, smooth random policy, first 50 "
-        "frames skipped, 84-row crop + PIL bilinear 64x64 (random 32x32 crops)",
+        "frames skipped, 84-row crop + PIL bilinear 64x64 (random 16x16 crops)",
         "heldout_sources": "4 episodes seeded 10000..10003 (whole 64x64 frames)",
     },
 }
@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--results", required=True, help="JSON from bench/flows_compare.py for this model")
     p.add_argument("--command", required=True, help="the training command, recorded verbatim")
     p.add_argument("--hardware", required=True)
+    p.add_argument("--note", default="", help="anything else about how the run went (resumes, changes)")
     args = p.parse_args()
 
     from dgmlab.flows.pretrained import BUNDLED, ROOT
@@ -51,6 +52,7 @@ def main() -> None:
         name=args.name,
         command=args.command,
         hardware=args.hardware,
+        note=args.note,
         train_wall_seconds=round(seconds),
         heldout=results,
     )
