@@ -50,6 +50,18 @@ def codec_bpd(images: np.ndarray) -> dict:
     return {name: round(8 * sum(fn(im) for im in images) / dims, 4) for name, fn in CODECS.items()}
 
 
+def clipped_breakdown(images: np.ndarray, per_image: list[float]) -> dict:
+    """Mean model bits/subpixel of images grouped by their fraction of clipped (0 or 255) subpixels."""
+    clipped = np.array([np.mean((im == 0) | (im == 255)) for im in images])
+    bpd = np.asarray(per_image)
+    out = {}
+    for lo, hi in ((0.0, 0.01), (0.01, 0.1), (0.1, 1.01)):
+        mask = (clipped >= lo) & (clipped < hi)
+        if mask.any():
+            out[f"[{lo:g}, {min(hi, 1):g})"] = {"images": int(mask.sum()), "bpd": round(float(bpd[mask].mean()), 3)}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="bundled model name or model.pt path (omit for codecs only)")
@@ -90,7 +102,9 @@ def main() -> None:
         model, _ = _load(args.model, "cpu")
         start = time.perf_counter()
         result["model"] = args.model
-        result["model_bpd"] = evaluate_bpd(model, images, args.importance_samples)
+        scores = evaluate_bpd(model, images, args.importance_samples)
+        result["model_bpd_by_clipped_fraction"] = clipped_breakdown(images, scores.pop("per_image_elbo"))
+        result["model_bpd"] = scores
         result["model_seconds"] = round(time.perf_counter() - start, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
