@@ -74,6 +74,8 @@ def test_uniform_dequantization_gives_zero_log_q() -> None:
 def test_sample_shapes_and_range() -> None:
     samples = _model().sample(3, size=16, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (3, 3, 16, 16) and samples.dtype == torch.uint8
+    with pytest.raises(ValueError, match="divisible by 4"):
+        _model().sample(1, size=6)
 
 
 def test_save_and_load_roundtrip(tmp_path) -> None:

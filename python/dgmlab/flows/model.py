@@ -220,8 +220,10 @@ class FlowPlusPlus(nn.Module):
     ) -> torch.Tensor:
         """``n`` images as uint8 NCHW: ``floor(f^{-1}(z))`` clamped to ``[0, 255]``, ``z ~ N(0, temperature^2 I)``."""
         size = size or self.config.image_size
-        probe = torch.zeros(1, self.config.channels, size, size, device=self.device)
-        z_shape = self(probe)[0].shape[1:]
+        squeezes = sum(section == "squeeze" for section in self.config.architecture)
+        if size % (2 ** (squeezes + 1)):
+            raise ValueError(f"size must be divisible by {2 ** (squeezes + 1)} for this architecture, got {size}")
+        z_shape = (self.config.channels * 4**squeezes, size >> squeezes, size >> squeezes)
         z = torch.randn((n, *z_shape), generator=generator, device=self.device) * temperature
         return self.inverse(z).floor().clamp(0, 255).to(torch.uint8)
 
