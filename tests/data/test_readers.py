@@ -6,18 +6,19 @@ import pickle
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from dgmlab.data.cifar import read_cifar10, read_cifar_batch, read_imagenet_npz
 from dgmlab.data.folders import image_folder, read_image
 from dgmlab.data.patches import random_crops, tiles
 from dgmlab.data.registry import load_images
+from PIL import Image
 
 
 def _cifar_batch(path, n: int, seed: int) -> np.ndarray:
     data = np.random.default_rng(seed).integers(0, 256, (n, 3072), dtype=np.uint8)
     with open(path, "wb") as f:
-        pickle.dump({b"batch_label": b"testing", b"labels": [0] * n, b"data": data, b"filenames": [b"a"] * n}, f)
+        pickle.dump(
+            {b"batch_label": b"testing", b"labels": [0] * n, b"data": data, b"filenames": [b"a"] * n}, f
+        )
     return data
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from dgmlab.flows.couplings import Coupling
-from dgmlab.flows.layers import ActNorm, CheckerboardSplit, ChannelSplit, InvConv1x1, Logit, Sigmoid, Squeeze
+from dgmlab.flows.layers import ActNorm, ChannelSplit, CheckerboardSplit, InvConv1x1, Logit, Sigmoid, Squeeze
 from dgmlab.flows.mixlogistic import mixlogistic_inverse, mixlogistic_logit_cdf
 from dgmlab.flows.nets import WNConv2d
 
@@ -33,7 +32,7 @@ def _initialised(layer: torch.nn.Module, *inputs: torch.Tensor) -> torch.nn.Modu
 
 def _layers() -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
-    small = dict(filters=8, blocks=1, components=3, heads=4)
+    small = {"filters": 8, "blocks": 1, "components": 3, "heads": 4}
     return {
         "actnorm-channel": ActNorm(2),
         "actnorm-element": ActNorm(2, 4, per_element=True),
@@ -90,7 +89,9 @@ def test_inv1x1_matrix_is_the_per_pixel_jacobian_block() -> None:
 
 @pytest.mark.parametrize("split", ["checkerboard", "channel"])
 def test_coupling_split_elementwise_protocol(split: str) -> None:
-    layer = _initialised(Coupling(2, split, 0, "mixture", filters=8, blocks=1, components=3), torch.randn(SHAPE))
+    layer = _initialised(
+        Coupling(2, split, 0, "mixture", filters=8, blocks=1, components=3), torch.randn(SHAPE)
+    )
     x = torch.randn(SHAPE)
     x1, x2 = layer.split(x)
     assert torch.equal(layer.merge(x1, x2), x)

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from dgmlab.flows import FlowConfig, FlowPlusPlus, load_model, named_config
 
 
@@ -37,8 +36,18 @@ def test_variational_bound_is_below_the_true_likelihood() -> None:
     upper-bounds the variational bound E_q[log p(x+u) - log q(u|x)] and the importance-weighted estimate lies in
     between (Burda et al.)."""
     torch.manual_seed(0)
-    cfg = FlowConfig(image_size=2, channels=1, architecture=("checkerboard:2",), filters=4, blocks=1, components=3,
-                     dequant_couplings=2, dequant_filters=4, dequant_blocks=1, actnorm="channel")
+    cfg = FlowConfig(
+        image_size=2,
+        channels=1,
+        architecture=("checkerboard:2",),
+        filters=4,
+        blocks=1,
+        components=3,
+        dequant_couplings=2,
+        dequant_filters=4,
+        dequant_blocks=1,
+        actnorm="channel",
+    )
     model = FlowPlusPlus(cfg).double()
     x = torch.tensor([[[[10.0, 200.0], [37.0, 128.0]]]], dtype=torch.float64)
     model.initialize(x.repeat(8, 1, 1, 1) + torch.randint(-5, 6, (8, 1, 2, 2)))
@@ -46,7 +55,9 @@ def test_variational_bound_is_below_the_true_likelihood() -> None:
         for p in model.dequantizer.parameters():
             p.add_(0.2 * torch.randn_like(p))
         n = 2**16
-        log_px = torch.logsumexp(model.log_prob(x + torch.rand(n, 1, 2, 2, dtype=torch.float64)), 0) - math.log(n)
+        log_px = torch.logsumexp(
+            model.log_prob(x + torch.rand(n, 1, 2, 2, dtype=torch.float64)), 0
+        ) - math.log(n)
         elbos = torch.cat([model.elbo(x.expand(4096, -1, -1, -1)) for _ in range(4)])
         elbo = elbos.mean()
         iw = (torch.logsumexp(elbos.view(-1, 64), dim=1) - math.log(64)).mean()
@@ -63,6 +74,8 @@ def test_uniform_dequantization_gives_zero_log_q() -> None:
 def test_sample_shapes_and_range() -> None:
     samples = _model().sample(3, size=16, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (3, 3, 16, 16) and samples.dtype == torch.uint8
+    with pytest.raises(ValueError, match="divisible by 4"):
+        _model().sample(1, size=6)
 
 
 def test_save_and_load_roundtrip(tmp_path) -> None:

@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from dgmlab.cli import main
 from dgmlab.flows.train import TrainConfig, Trainer
+from PIL import Image
 
 
 @pytest.fixture()
@@ -25,8 +24,19 @@ def image_dir(tmp_path):
 
 
 def _cfg(image_dir, **kw) -> TrainConfig:
-    return TrainConfig(data=f"folder:{image_dir}", heldout=f"folder:{image_dir}", model="tiny", steps=3,
-                       batch_size=4, warmup=2, eval_every=2, eval_images=2, checkpoint_every=1000, init_batch=8, **kw)
+    return TrainConfig(
+        data=f"folder:{image_dir}",
+        heldout=f"folder:{image_dir}",
+        model="tiny",
+        steps=3,
+        batch_size=4,
+        warmup=2,
+        eval_every=2,
+        eval_images=2,
+        checkpoint_every=1000,
+        init_batch=8,
+        **kw,
+    )
 
 
 def test_resume_gives_identical_next_step_loss(tmp_path, image_dir) -> None:
@@ -48,9 +58,30 @@ def test_a_different_run_in_the_same_folder_is_refused(tmp_path, image_dir) -> N
 
 def test_cli_train_eval_sample(tmp_path, image_dir, capsys) -> None:
     run = tmp_path / "run"
-    common = ["flows", "train", "--out", str(run), "--data", f"folder:{image_dir}", "--heldout",
-              f"folder:{image_dir}", "--model", "tiny", "--batch-size", "4", "--warmup", "2", "--eval-every", "2",
-              "--eval-images", "2", "--checkpoint-every", "2", "--set", "image_size=8"]
+    common = [
+        "flows",
+        "train",
+        "--out",
+        str(run),
+        "--data",
+        f"folder:{image_dir}",
+        "--heldout",
+        f"folder:{image_dir}",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "4",
+        "--warmup",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-images",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--set",
+        "image_size=8",
+    ]
     assert main([*common, "--steps", "2"]) == 0
     assert main([*common, "--steps", "3"]) == 0  # resumes from step 2
     rows = (run / "metrics.csv").read_text().splitlines()
@@ -58,8 +89,22 @@ def test_cli_train_eval_sample(tmp_path, image_dir, capsys) -> None:
     for name in ("checkpoint.pt", "model.pt", "model.json", "samples.png", "loss.png", "config.json"):
         assert (run / name).is_file(), name
     out = tmp_path / "eval.json"
-    assert main(["flows", "eval", str(run / "model.pt"), "--data", f"folder:{image_dir}", "--importance-samples",
-                 "2", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "flows",
+                "eval",
+                str(run / "model.pt"),
+                "--data",
+                f"folder:{image_dir}",
+                "--importance-samples",
+                "2",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["images"] == 3 and result["dims"] == 3 * 20 * 24 * 3
     assert result["bpd_iw"] <= result["bpd_elbo"] + 1e-6

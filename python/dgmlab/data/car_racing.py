@@ -88,7 +88,9 @@ def car_racing_frames(
     if path.exists():
         frames = np.load(path, allow_pickle=False)
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (OBS_SIZE, OBS_SIZE, 3):
-            raise ValueError(f"{path}: malformed frame cache {frames.dtype} {frames.shape}; delete it to re-render")
+            raise ValueError(
+                f"{path}: malformed frame cache {frames.dtype} {frames.shape}; delete it to re-render"
+            )
         return frames
     frames = render_frames(episodes, steps, seeds[split])
     root.mkdir(parents=True, exist_ok=True)

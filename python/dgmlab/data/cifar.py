@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,15 @@ CIFAR_TEST = ("test_batch",)
 class _BatchUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only, so a CIFAR batch file cannot run code."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "bytes")}
+    _ALLOWED: frozenset = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("builtins", "bytes"),
+        }
+    )
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
@@ -27,7 +35,9 @@ def read_cifar_batch(path: str | Path) -> np.ndarray:
     """Read one CIFAR-10 python batch file (``data_batch_N`` / ``test_batch``) as uint8 ``(N, 32, 32, 3)``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"CIFAR-10 batch not found: {path} (download cifar-10-python.tar.gz and extract it)")
+        raise FileNotFoundError(
+            f"CIFAR-10 batch not found: {path} (download cifar-10-python.tar.gz and extract it)"
+        )
     try:
         with open(path, "rb") as f:
             batch = _BatchUnpickler(f, encoding="bytes").load()
@@ -58,16 +68,18 @@ def read_imagenet_npz(path: str | Path, size: int | None = None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ImageNet npz file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "data" not in f.files:
-                raise ValueError(f"{path}: no 'data' array (found {f.files})")
-            data = f["data"]
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable npz file ({exc})") from exc
+    with open(path, "rb") as handle:
+        try:
+            with np.load(handle, allow_pickle=False) as f:
+                files = f.files
+                data = f["data"] if "data" in files else None
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path}: not a readable npz file ({exc})") from exc
+    if data is None:
+        raise ValueError(f"{path}: no 'data' array (found {files})")
     if data.dtype != np.uint8 or data.ndim != 2:
         raise ValueError(f"{path}: 'data' must be uint8 (N, 3*s*s), got {data.dtype} {data.shape}")
-    side = size if size is not None else int(round((data.shape[1] / 3) ** 0.5))
+    side = size if size is not None else round((data.shape[1] / 3) ** 0.5)
     if 3 * side * side != data.shape[1]:
         raise ValueError(f"{path}: rows of length {data.shape[1]} do not hold {side}x{side} RGB images")
     return data.reshape(-1, 3, side, side).transpose(0, 2, 3, 1).copy()

@@ -11,8 +11,14 @@ import numpy as np
 from dgmlab.data.patches import check_image, tiles
 
 TRAIN_SOURCES: tuple[str, ...] = (
-    "skimage:astronaut", "skimage:coffee", "skimage:chelsea", "skimage:rocket", "skimage:motorcycle_left",
-    "skimage:motorcycle_right", "skimage:hubble_deep_field", "skimage:immunohistochemistry",
+    "skimage:astronaut",
+    "skimage:coffee",
+    "skimage:chelsea",
+    "skimage:rocket",
+    "skimage:motorcycle_left",
+    "skimage:motorcycle_right",
+    "skimage:hubble_deep_field",
+    "skimage:immunohistochemistry",
 )
 HELDOUT_SOURCES: tuple[str, ...] = ("sklearn:china.jpg", "sklearn:flower.jpg")
 

@@ -19,31 +19,54 @@ def _parse_override(text: str) -> tuple[str, object]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    flows = sub.add_parser("flows", help="Flow++: train, evaluate, sample").add_subparsers(dest="flows_command",
-                                                                                         metavar="ACTION",
-                                                                                         required=True)
+    flows = sub.add_parser("flows", help="Flow++: train, evaluate, sample").add_subparsers(
+        dest="flows_command", metavar="ACTION", required=True
+    )
     t = flows.add_parser("train", help="train (or resume) a Flow++ run in --out")
     t.add_argument("--out", required=True, help="run folder (re-running resumes from its checkpoint)")
     t.add_argument("--config", help="JSON file with TrainConfig fields (flags below override it)")
     t.add_argument("--data", help=f"dataset spec: {SPEC_HELP}")
     t.add_argument("--heldout", help="held-out dataset spec (default: the data's held-out split)")
     t.add_argument("--model", help="named model config: tiny | small | cifar10")
-    t.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
-                   metavar="KEY=VALUE", help="override a model config field, e.g. --set coupling=affine")
-    for flag, typ in (("steps", int), ("batch-size", int), ("lr", float), ("warmup", int), ("seed", int),
-                      ("eval-every", int), ("eval-images", int), ("checkpoint-every", int), ("threads", int)):
+    t.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_parse_override,
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config field, e.g. --set coupling=affine",
+    )
+    for flag, typ in (
+        ("steps", int),
+        ("batch-size", int),
+        ("lr", float),
+        ("warmup", int),
+        ("seed", int),
+        ("eval-every", int),
+        ("eval-images", int),
+        ("checkpoint-every", int),
+        ("threads", int),
+    ):
         t.add_argument(f"--{flag}", type=typ)
     t.add_argument("--time-limit", type=float, help="stop (after checkpointing) after this many minutes")
     t.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     t.set_defaults(func=_train)
 
-    e = flows.add_parser("eval", help="held-out bits/dim of a model (variational bound, optional importance-weighted)")
+    e = flows.add_parser(
+        "eval", help="held-out bits/dim of a model (variational bound, optional importance-weighted)"
+    )
     e.add_argument("model", help="model.pt of a run, a bundled model name (natural, car-racing)")
     e.add_argument("--data", help=f"images to evaluate: {SPEC_HELP} (default: the model's held-out data)")
     e.add_argument("--split", default="heldout", choices=("train", "heldout"))
     e.add_argument("--limit", type=int, help="evaluate only the first N images")
-    e.add_argument("--importance-samples", type=int, default=0, metavar="N",
-                   help="also report the importance-weighted estimate with N samples (Burda et al.)")
+    e.add_argument(
+        "--importance-samples",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also report the importance-weighted estimate with N samples (Burda et al.)",
+    )
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
@@ -73,8 +96,20 @@ def _train(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"--config file not found: {path}")
         fields = json.loads(path.read_text())
-    for name in ("data", "heldout", "model", "steps", "batch_size", "lr", "warmup", "seed", "eval_every",
-                 "eval_images", "checkpoint_every", "threads"):
+    for name in (
+        "data",
+        "heldout",
+        "model",
+        "steps",
+        "batch_size",
+        "lr",
+        "warmup",
+        "seed",
+        "eval_every",
+        "eval_images",
+        "checkpoint_every",
+        "threads",
+    ):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     fields["overrides"] = {**fields.get("overrides", {}), **dict(args.overrides)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dgmlab.flows.layers import CheckerboardSplit, ChannelSplit
+from dgmlab.flows.layers import ChannelSplit, CheckerboardSplit
 from dgmlab.flows.mixlogistic import mixlogistic_inverse, mixlogistic_logit_cdf
 from dgmlab.flows.nets import ConditioningNet
 
@@ -28,12 +28,24 @@ class Coupling(nn.Module):
     :param context_channels: channels of a context map of the same spatial size as ``x`` (0 for none).
     """
 
-    def __init__(self, channels: int, split: str, parity: int, kind: str = "mixture", filters: int = 96,
-                 blocks: int = 10, components: int = 32, attention: bool = True, heads: int = 4,
-                 context_channels: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        split: str,
+        parity: int,
+        kind: str = "mixture",
+        filters: int = 96,
+        blocks: int = 10,
+        components: int = 32,
+        attention: bool = True,
+        heads: int = 4,
+        context_channels: int = 0,
+    ):
         super().__init__()
         if split not in ("checkerboard", "channel") or kind not in ("mixture", "affine"):
-            raise ValueError(f"split must be checkerboard|channel and kind mixture|affine, got {split!r}, {kind!r}")
+            raise ValueError(
+                f"split must be checkerboard|channel and kind mixture|affine, got {split!r}, {kind!r}"
+            )
         self.splitter = CheckerboardSplit(parity) if split == "checkerboard" else ChannelSplit(parity)
         self.kind, self.components = kind, components
         half = channels if split == "checkerboard" else channels // 2
@@ -52,7 +64,9 @@ class Coupling(nn.Module):
     def _params(self, x1: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         inputs = [x1]
         if context is not None:
-            inputs.extend(self.splitter.split(context) if isinstance(self.splitter, CheckerboardSplit) else [context])
+            inputs.extend(
+                self.splitter.split(context) if isinstance(self.splitter, CheckerboardSplit) else [context]
+            )
         h = self.net(torch.cat(inputs, dim=1))
         b, _, height, width = h.shape
         h = h.view(b, x1.shape[1], -1, height, width)
@@ -61,11 +75,12 @@ class Coupling(nn.Module):
         if self.kind == "affine":
             return a, shift
         k = self.components
-        logits, means, log_scales = (h[:, :, 2 + i * k: 2 + (i + 1) * k].movedim(2, -1) for i in range(3))
+        logits, means, log_scales = (h[:, :, 2 + i * k : 2 + (i + 1) * k].movedim(2, -1) for i in range(3))
         return a, shift, logits, means, log_scales.clamp(min=MIN_LOG_SCALE)
 
-    def elementwise(self, x2: torch.Tensor, x1: torch.Tensor, context: torch.Tensor | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def elementwise(
+        self, x2: torch.Tensor, x1: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The elementwise map applied to ``x2`` given ``x1``: ``(y2, log |dy2/dx2|)``, both shaped like ``x2``."""
         a, shift, *mix = self._params(x1, context)
         if self.kind == "affine":
@@ -73,14 +88,17 @@ class Coupling(nn.Module):
         u, log_du = mixlogistic_logit_cdf(x2, *mix)
         return u * torch.exp(a) + shift, log_du + a
 
-    def elementwise_inverse(self, y2: torch.Tensor, x1: torch.Tensor, context: torch.Tensor | None = None
-                            ) -> torch.Tensor:
+    def elementwise_inverse(
+        self, y2: torch.Tensor, x1: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Invert :meth:`elementwise` (mixture: bisection via :func:`mixlogistic_inverse`)."""
         a, shift, *mix = self._params(x1, context)
         u = (y2 - shift) * torch.exp(-a)
         return u if self.kind == "affine" else mixlogistic_inverse(u, *mix)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x1, x2 = self.split(x)
         y2, log_d = self.elementwise(x2, x1, context)
         return self.merge(x1, y2), log_d.flatten(1).sum(dim=1)

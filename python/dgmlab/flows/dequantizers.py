@@ -25,7 +25,9 @@ def standard_normal_logp(z: torch.Tensor) -> torch.Tensor:
 class UniformDequantizer(nn.Module):
     """``u ~ U[0, 1)^D``."""
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         u = torch.rand(x.shape, generator=generator, device=x.device)
         return u, x.new_zeros(x.shape[0], dtype=u.dtype)
 
@@ -36,8 +38,17 @@ class VariationalDequantizer(nn.Module):
     ``context(x)`` computes the conditioning features once; the flow layers (``self.flow``) take them as context.
     """
 
-    def __init__(self, channels: int, filters: int, blocks: int, couplings: int, kind: str, components: int,
-                 attention: bool, heads: int):
+    def __init__(
+        self,
+        channels: int,
+        filters: int,
+        blocks: int,
+        couplings: int,
+        kind: str,
+        components: int,
+        attention: bool,
+        heads: int,
+    ):
         super().__init__()
         self.inp = WNConv2d(channels, filters, 3)
         body: list[nn.Module] = []
@@ -48,9 +59,22 @@ class VariationalDequantizer(nn.Module):
         self.body = nn.Sequential(*body)
         layers: list[nn.Module] = []
         for i in range(couplings):
-            layers += [ActNorm(channels), InvConv1x1(channels),
-                       Coupling(channels, "checkerboard", i % 2, kind, filters, blocks, components, attention, heads,
-                                context_channels=filters)]
+            layers += [
+                ActNorm(channels),
+                InvConv1x1(channels),
+                Coupling(
+                    channels,
+                    "checkerboard",
+                    i % 2,
+                    kind,
+                    filters,
+                    blocks,
+                    components,
+                    attention,
+                    heads,
+                    context_channels=filters,
+                ),
+            ]
         self.flow = nn.ModuleList(layers)
         self.sigmoid = Sigmoid()
 
@@ -66,7 +90,9 @@ class VariationalDequantizer(nn.Module):
         u, ld = self.sigmoid(h)
         return u, logdet + ld
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         eps = torch.randn(x.shape, generator=generator, device=x.device)
         u, logdet = self._run(eps, self.context(x))
         return u, standard_normal_logp(eps) - logdet

@@ -26,7 +26,9 @@ class ActNorm(nn.Module):
     to one image size); otherwise one per channel as in Glow.
     """
 
-    def __init__(self, channels: int, size: int | None = None, per_element: bool = False, init_scale: float = 1.0):
+    def __init__(
+        self, channels: int, size: int | None = None, per_element: bool = False, init_scale: float = 1.0
+    ):
         super().__init__()
         if per_element and size is None:
             raise ValueError("per-element actnorm needs the spatial size")

@@ -42,7 +42,9 @@ def mixlogistic_inverse(
     This is the one place a native kernel (``dgmlab.kernels.mixlogistic_inverse``) can be routed in.
     """
     if not (logits.shape == means.shape == log_scales.shape):
-        raise ValueError(f"logits, means, log_scales shapes differ: {logits.shape}, {means.shape}, {log_scales.shape}")
+        raise ValueError(
+            f"logits, means, log_scales shapes differ: {logits.shape}, {means.shape}, {log_scales.shape}"
+        )
     dtype = y.dtype
     y64, lg, mu, ls = (v.detach().double() for v in (y, logits, means, log_scales))
     quantiles = mu + torch.exp(ls) * y64.unsqueeze(-1)
@@ -57,4 +59,3 @@ def mixlogistic_inverse(
         lo = torch.where(below & ~done, mid, lo)
         hi = torch.where(~below & ~done, mid, hi)
     return (0.5 * (lo + hi)).to(dtype)
-

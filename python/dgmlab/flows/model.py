@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -59,16 +59,21 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         self.architecture = tuple(self.architecture)
-        checks = {"coupling": ("mixture", "affine"), "dequantization": ("variational", "uniform"),
-                  "actnorm": ("element", "channel")}
+        checks = {
+            "coupling": ("mixture", "affine"),
+            "dequantization": ("variational", "uniform"),
+            "actnorm": ("element", "channel"),
+        }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"FlowConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         for section in self.architecture:
             kind, _, count = section.partition(":")
             if section != "squeeze" and (kind not in ("checkerboard", "channel") or not count.isdigit()):
-                raise ValueError(f"FlowConfig.architecture: bad section {section!r} (want 'checkerboard:N', "
-                                 "'channel:N' or 'squeeze')")
+                raise ValueError(
+                    f"FlowConfig.architecture: bad section {section!r} (want 'checkerboard:N', "
+                    "'channel:N' or 'squeeze')"
+                )
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -87,12 +92,31 @@ CONFIGS: dict[str, FlowConfig] = {
     "cifar10": FlowConfig(),
     # Small enough to train on a shared 2-core CPU in about an hour: attention only at 16x16 and below, none in the
     # dequantizer; size-independent (per-channel actnorm), so a model trained on 32x32 crops evaluates 64x64 images.
-    "small": FlowConfig(image_size=32, architecture=("checkerboard:4", "squeeze", "channel:2", "checkerboard:2"),
-                        filters=32, blocks=1, components=8, attention_from=2, dequant_couplings=2,
-                        dequant_filters=16, dequant_blocks=1, dequant_attention=False, actnorm="channel"),
+    "small": FlowConfig(
+        image_size=32,
+        architecture=("checkerboard:4", "squeeze", "channel:2", "checkerboard:2"),
+        filters=32,
+        blocks=1,
+        components=8,
+        attention_from=2,
+        dequant_couplings=2,
+        dequant_filters=16,
+        dequant_blocks=1,
+        dequant_attention=False,
+        actnorm="channel",
+    ),
     # For tests and smoke runs.
-    "tiny": FlowConfig(image_size=8, architecture=("checkerboard:2", "squeeze", "channel:2"), filters=8, blocks=1,
-                       components=4, dequant_couplings=2, dequant_filters=8, dequant_blocks=1, actnorm="channel"),
+    "tiny": FlowConfig(
+        image_size=8,
+        architecture=("checkerboard:2", "squeeze", "channel:2"),
+        filters=8,
+        blocks=1,
+        components=4,
+        dequant_couplings=2,
+        dequant_filters=8,
+        dequant_blocks=1,
+        actnorm="channel",
+    ),
 }
 
 
@@ -117,8 +141,17 @@ def _build_flow(cfg: FlowConfig) -> nn.ModuleList:
             layers += [
                 ActNorm(channels, size, per_element=cfg.actnorm == "element"),
                 InvConv1x1(channels),
-                Coupling(channels, split, i % 2, cfg.coupling, cfg.filters, cfg.blocks, cfg.components,
-                         cfg.attention and index >= cfg.attention_from, cfg.heads),
+                Coupling(
+                    channels,
+                    split,
+                    i % 2,
+                    cfg.coupling,
+                    cfg.filters,
+                    cfg.blocks,
+                    cfg.components,
+                    cfg.attention and index >= cfg.attention_from,
+                    cfg.heads,
+                ),
             ]
     return nn.ModuleList(layers)
 
@@ -136,9 +169,19 @@ class FlowPlusPlus(nn.Module):
         self.flow = _build_flow(config)
         c = config
         self.dequantizer: nn.Module = (
-            VariationalDequantizer(c.channels, c.dequant_filters, c.dequant_blocks, c.dequant_couplings,
-                                   c.coupling, c.components, c.attention and c.dequant_attention, c.heads)
-            if c.dequantization == "variational" else UniformDequantizer())
+            VariationalDequantizer(
+                c.channels,
+                c.dequant_filters,
+                c.dequant_blocks,
+                c.dequant_couplings,
+                c.coupling,
+                c.components,
+                c.attention and c.dequant_attention,
+                c.heads,
+            )
+            if c.dequantization == "variational"
+            else UniformDequantizer()
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Continuous ``x`` in ``[0, 256)`` -> ``(z, log |det dz/dx|)``."""
@@ -168,12 +211,19 @@ class FlowPlusPlus(nn.Module):
         return -self.elbo(x, generator) / (x[0].numel() * math.log(2))
 
     @torch.no_grad()
-    def sample(self, n: int, size: int | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        size: int | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """``n`` images as uint8 NCHW: ``floor(f^{-1}(z))`` clamped to ``[0, 255]``, ``z ~ N(0, temperature^2 I)``."""
         size = size or self.config.image_size
-        probe = torch.zeros(1, self.config.channels, size, size, device=self.device)
-        z_shape = self(probe)[0].shape[1:]
+        squeezes = sum(section == "squeeze" for section in self.config.architecture)
+        if size % (2 ** (squeezes + 1)):
+            raise ValueError(f"size must be divisible by {2 ** (squeezes + 1)} for this architecture, got {size}")
+        z_shape = (self.config.channels * 4**squeezes, size >> squeezes, size >> squeezes)
         z = torch.randn((n, *z_shape), generator=generator, device=self.device) * temperature
         return self.inverse(z).floor().clamp(0, 255).to(torch.uint8)
 

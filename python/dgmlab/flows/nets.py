@@ -113,7 +113,9 @@ class ConditioningNet(nn.Module):
     coupling starts as the identity.
     """
 
-    def __init__(self, cin: int, cout: int, filters: int, blocks: int, attention: bool = True, heads: int = 4):
+    def __init__(
+        self, cin: int, cout: int, filters: int, blocks: int, attention: bool = True, heads: int = 4
+    ):
         super().__init__()
         self.inp = WNConv2d(cin, filters, 3)
         layers: list[nn.Module] = []

@@ -19,7 +19,7 @@ def grid(images: torch.Tensor | np.ndarray, pad: int = 2) -> np.ndarray:
     out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
     for i, im in enumerate(arr):
         r, q = divmod(i, cols)
-        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = im
+        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w] = im
     return out
 
 
@@ -31,8 +31,14 @@ def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, scale: int = 
     return Path(path)
 
 
-def sample_images(model: torch.nn.Module, n: int, size: int | None = None, temperature: float = 1.0,
-                  seed: int = 0, batch_size: int = 16) -> torch.Tensor:
+def sample_images(
+    model: torch.nn.Module,
+    n: int,
+    size: int | None = None,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> torch.Tensor:
     """``n`` uint8 NCHW samples, drawn in batches with a seeded generator."""
     gen = torch.Generator(device=model.device).manual_seed(seed)
     out = [model.sample(min(batch_size, n - i), size, temperature, gen) for i in range(0, n, batch_size)]

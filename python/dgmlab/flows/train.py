@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from dgmlab.data.patches import random_crops
 from dgmlab.data.registry import load_images
-from dgmlab.flows.model import FlowConfig, FlowPlusPlus, named_config
+from dgmlab.flows.model import FlowPlusPlus, named_config
 
 RESUME_MAY_CHANGE = ("steps", "threads", "eval_every", "checkpoint_every")
 METRIC_FIELDS = ("step", "train_bpd", "heldout_bpd", "lr", "grad_norm", "seconds")
@@ -54,7 +54,7 @@ class TrainConfig:
     grad_clip: float = 100.0
     """Clip the global gradient norm to this."""
     ema: float = 0.999
-    """Polyak averaging decay of the evaluation weights."""
+    """Polyak averaging decay of the evaluation weights (ramped up as ``min(ema, (1 + t) / (10 + t))``)."""
     seed: int = 0
     """Seed for init, crops and dequantization noise."""
     eval_every: int = 250
@@ -102,8 +102,9 @@ class Trainer:
         self._write_config()
 
     def _heldout_images(self) -> np.ndarray | None:
-        spec = self.cfg.heldout or (self.cfg.data if self.cfg.data.split(":")[0] in ("natural", "car-racing",
-                                                                                      "cifar10") else None)
+        spec = self.cfg.heldout or (
+            self.cfg.data if self.cfg.data.split(":")[0] in ("natural", "car-racing", "cifar10") else None
+        )
         if spec is None:
             return None
         images = np.asarray(load_images(spec, "heldout"))
@@ -111,19 +112,25 @@ class Trainer:
         return images[idx]
 
     def _write_config(self) -> None:
-        cfg = json.loads(json.dumps({"train": dataclasses.asdict(self.cfg), "model": self.model_cfg.to_json()}))
+        cfg = json.loads(
+            json.dumps({"train": dataclasses.asdict(self.cfg), "model": self.model_cfg.to_json()})
+        )
         path = self.out / "config.json"
         if path.exists():
             old = json.loads(path.read_text())
             for key in RESUME_MAY_CHANGE:  # a resumed run may be extended or re-threaded
                 old["train"].pop(key, None)
-            if old != {"train": {k: v for k, v in cfg["train"].items() if k not in RESUME_MAY_CHANGE},
-                       "model": cfg["model"]}:
+            if old != {
+                "train": {k: v for k, v in cfg["train"].items() if k not in RESUME_MAY_CHANGE},
+                "model": cfg["model"],
+            }:
                 raise ValueError(f"{path} belongs to a different run; use another output folder or delete it")
         path.write_text(json.dumps(cfg, indent=2) + "\n")
 
     def batch(self, size: int | None = None) -> torch.Tensor:
-        crops = random_crops(self.train_images, self.model_cfg.image_size, size or self.cfg.batch_size, self.rng)
+        crops = random_crops(
+            self.train_images, self.model_cfg.image_size, size or self.cfg.batch_size, self.rng
+        )
         return to_tensor(crops, self.device)
 
     def train_step(self) -> tuple[float, float]:
@@ -139,9 +146,10 @@ class Trainer:
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
         self.opt.step()
+        decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))  # warm-up: early weights fade quickly
         with torch.no_grad():
-            for e, p in zip(self.ema.state_dict().values(), self.model.state_dict().values()):
-                e.copy_(e * self.cfg.ema + p * (1 - self.cfg.ema) if e.is_floating_point() else p)
+            for e, p in zip(self.ema.state_dict().values(), self.model.state_dict().values(), strict=True):
+                e.copy_(e * decay + p * (1 - decay) if e.is_floating_point() else p)
         self.step += 1
         return loss.item(), grad_norm
 
@@ -149,14 +157,22 @@ class Trainer:
     def evaluate(self) -> float:
         """Bits/dim (one-sample variational bound) of the EMA model on the held-out subset, fixed noise."""
         gen = torch.Generator(device=self.device).manual_seed(12345)
-        bpd = [self.ema.bits_per_dim(to_tensor(chunk, self.device), gen)
-               for chunk in np.array_split(self.heldout, max(1, len(self.heldout) // 16))]
+        bpd = [
+            self.ema.bits_per_dim(to_tensor(chunk, self.device), gen)
+            for chunk in np.array_split(self.heldout, max(1, len(self.heldout) // 16))
+        ]
         return float(torch.cat(bpd).mean())
 
     def state(self) -> dict:
-        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                "step": self.step, "rng": json.dumps(self.rng.bit_generator.state),
-                "noise": self.noise.get_state(), "torch_rng": torch.get_rng_state()}
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "rng": json.dumps(self.rng.bit_generator.state),
+            "noise": self.noise.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
 
     def save_checkpoint(self) -> None:
         tmp = self.out / "checkpoint.pt.tmp"
@@ -183,14 +199,22 @@ class Trainer:
         """Train until ``cfg.steps`` (or ``time_limit`` seconds), checkpointing; returns the run folder."""
         resumed = self.load_checkpoint()
         metrics = self.out / "metrics.csv"
-        if not resumed or not metrics.exists():
+        if resumed and metrics.exists():
+            truncate_metrics(metrics, self.step)
+        else:
             metrics.write_text(",".join(METRIC_FIELDS) + "\n")
         start = time.monotonic()
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not progress, desc="flows train")
         while self.step < self.cfg.steps:
             loss, grad_norm = self.train_step()
-            row = {"step": self.step, "train_bpd": f"{loss:.5f}", "heldout_bpd": "", "lr": f"{_lr(self.cfg, self.step - 1):.3g}",
-                   "grad_norm": f"{grad_norm:.4g}", "seconds": f"{time.monotonic() - start:.1f}"}
+            row = {
+                "step": self.step,
+                "train_bpd": f"{loss:.5f}",
+                "heldout_bpd": "",
+                "lr": f"{_lr(self.cfg, self.step - 1):.3g}",
+                "grad_norm": f"{grad_norm:.4g}",
+                "seconds": f"{time.monotonic() - start:.1f}",
+            }
             last = self.step == self.cfg.steps
             if self.heldout is not None and (self.step % self.cfg.eval_every == 0 or last):
                 row["heldout_bpd"] = f"{self.evaluate():.5f}"
@@ -231,12 +255,24 @@ class Trainer:
         save_grid(self.ema.sample(16, generator=gen), self.out / "samples.png")
 
 
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop metrics rows logged after ``step`` (written after the checkpoint a run resumes from)."""
+    lines = path.read_text().splitlines()
+    kept = [lines[0]] + [row for row in lines[1:] if int(row.split(",")[0]) <= step]
+    path.write_text("\n".join(kept) + "\n")
+
+
 def _as_list(images: list[np.ndarray] | np.ndarray) -> list[np.ndarray]:
     return list(images) if isinstance(images, list) else [im for im in images]
 
 
-def train(cfg: TrainConfig, out: str | Path, device: str = "cpu", time_limit: float | None = None,
-          progress: bool = True) -> Path:
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    device: str = "cpu",
+    time_limit: float | None = None,
+    progress: bool = True,
+) -> Path:
     """Train (or resume) a run in ``out``; see :class:`TrainConfig`."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -1,0 +1,74 @@
+"""Copy a trained run's EMA weights into the package as a bundled model, with its description and measured figures.
+
+    python bench/flows_bundle.py --run RUN_DIR --name natural --results bench/results/flows_natural.json \
+        --command "dgmlab flows train ..." --hardware "2-core shared CPU"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+DESCRIPTIONS = {
+    "natural": {
+        "train_sources": "scikit-image bundled photographs: astronaut, coffee, chelsea, rocket, motorcycle_left, "
+        "motorcycle_right, hubble_deep_field, immunohistochemistry (random 16x16 crops)",
+        "heldout_sources": "scikit-learn sample photos china.jpg and flower.jpg (non-overlapping 64x64 tiles)",
+    },
+    "car-racing": {
+        "train_sources": "Gymnasium CarRacing-v3 frames, 16 episodes seeded 0..15, smooth random policy, first 50 "
+        "frames skipped, 84-row crop + PIL bilinear 64x64 (random 16x16 crops)",
+        "heldout_sources": "4 episodes seeded 10000..10003 (whole 64x64 frames)",
+    },
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="training run folder")
+    p.add_argument("--name", required=True, choices=sorted(DESCRIPTIONS))
+    p.add_argument("--results", required=True, help="JSON from bench/flows_compare.py for this model")
+    p.add_argument("--command", required=True, help="the training command, recorded verbatim")
+    p.add_argument("--hardware", required=True)
+    p.add_argument("--note", default="", help="anything else about how the run went (resumes, changes)")
+    args = p.parse_args()
+
+    from dgmlab.flows.pretrained import BUNDLED, ROOT
+
+    run = Path(args.run)
+    meta = json.loads((run / "model.json").read_text())
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    seconds = sum(float(r.split(",")[-1]) for r in _segment_ends(rows))
+    results = json.loads(Path(args.results).read_text())
+    target = ROOT / f"{BUNDLED[args.name]}.pt"
+    ROOT.mkdir(parents=True, exist_ok=True)
+    state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+    torch.save(state, target)
+    meta.update(
+        DESCRIPTIONS[args.name],
+        name=args.name,
+        command=args.command,
+        hardware=args.hardware,
+        note=args.note,
+        train_wall_seconds=round(seconds),
+        heldout=results,
+    )
+    target.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB) and {target.with_suffix('.json')}")
+
+
+def _segment_ends(rows: list[str]) -> list[str]:
+    """Last metrics row of each resumed segment (``seconds`` restarts at every resume)."""
+    ends = []
+    for i, row in enumerate(rows):
+        nxt = rows[i + 1] if i + 1 < len(rows) else None
+        if nxt is None or float(nxt.split(",")[-1]) < float(row.split(",")[-1]):
+            ends.append(row)
+    return ends
+
+
+if __name__ == "__main__":
+    main()
