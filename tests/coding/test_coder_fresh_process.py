@@ -34,8 +34,8 @@ def test_decode_in_a_fresh_process(tmp_path):
         drawn = msg.initial_bits_used()
         ys = DiscretizedMixtureLogistic(p["logits"], p["means"], p["log_scales"], 1.0, (0, 255)).pop(msg)
         xs = DiscretizedGaussian(p["mean"], p["std"], 2.0**-32, (-(2**41), 2**41)).pop(msg)
-        assert msg.initial_bits_used() == drawn == 5 * 31  # nothing drawn while decoding
-        assert 0 <= msg.num_bits() - drawn < 5  # back to the five random heads (31..32 bits each)
+        assert msg.initial_bits_used() == drawn  # nothing drawn while decoding
+        assert abs(msg.num_bits() - drawn) < 1e-6  # back to the five random heads
         np.save({str(tmp_path / "xs.npy")!r}, xs)
         np.save({str(tmp_path / "ys.npy")!r}, ys)
         """

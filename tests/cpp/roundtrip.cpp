@@ -26,7 +26,7 @@ int main() {
   const std::vector<uint8_t> bytes = dgmlab::to_bytes(msg);
 
   dgmlab::Message back = dgmlab::from_bytes(bytes.data(), bytes.size());
-  const uint64_t drawn = back.initial_bits_used();
+  const double drawn = back.initial_bits_used();
   dgmlab::pop_categorical(back, table, cats_out.data(), n);
   dgmlab::pop_gaussian(back, decoded.data(), mean.data(), std.data(), n, grid);
   if (decoded != symbols || cats_out != cats || back.initial_bits_used() != drawn) {

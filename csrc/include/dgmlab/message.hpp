@@ -70,19 +70,17 @@ class Stream {
   }
 
   // Information content: 32 bits per word below the head plus log2(x / L) in the head.
-  double num_bits() const {
-    return 32.0 * static_cast<double>(words_.size()) + std::log2(static_cast<double>(head_)) - 31.0;
-  }
+  double num_bits() const { return 32.0 * static_cast<double>(words_.size()) + head_bits(head_); }
 
   rans::State head() const { return head_; }
   const std::vector<uint32_t>& words() const { return words_; }
-  uint64_t initial_bits() const { return initial_bits_; }
+  double initial_bits() const { return initial_bits_; }
   uint64_t draws() const { return draws_; }
   uint64_t key() const { return key_; }
   bool fresh() const { return fresh_; }
 
   // Rebuild from serialised fields (the caller validates them).
-  void restore(bool fresh, rans::State head, std::vector<uint32_t> words, uint64_t initial_bits, uint64_t draws) {
+  void restore(bool fresh, rans::State head, std::vector<uint32_t> words, double initial_bits, uint64_t draws) {
     fresh_ = fresh;
     head_ = head;
     words_ = std::move(words);
@@ -91,14 +89,17 @@ class Stream {
   }
 
  private:
-  // Before a stream's first push or pop: head = 2^62 + r with r 62 random bits (log2(head / L) = 31 bits of it
-  // count as information).
+  // log2(x / L): the information in a head x (reporting only: never on the coding path).
+  static double head_bits(rans::State x) { return std::log2(static_cast<double>(x)) - 31.0; }
+
+  // Before a stream's first push or pop: head = 2^62 + r with r 62 random bits, of which log2(head / L) count as
+  // information.
   void load() {
     if (!fresh_) return;
     fresh_ = false;
     const uint64_t r = (uint64_t{draw()} << 32) | draw();
     head_ = (rans::State{1} << 62) | (r >> 2);
-    initial_bits_ += 31;
+    initial_bits_ += head_bits(head_);
   }
 
   // The word below the head: from the stack, or from the initial-bits source once the stack is empty.
@@ -119,7 +120,7 @@ class Stream {
   std::vector<uint32_t> words_;      // the stack below the head
   uint64_t key_ = 0;                 // initial-bits generator key
   uint64_t draws_ = 0;               // words drawn so far (the generator's counter)
-  uint64_t initial_bits_ = 0;        // bits drawn from the generator
+  double initial_bits_ = 0;          // information drawn from the generator
 };
 
 // Which items of an n-item array stream s of N owns: [first, last).
@@ -148,8 +149,8 @@ class Message {
     return bits;
   }
 
-  uint64_t initial_bits_used() const {
-    uint64_t bits = 0;
+  double initial_bits_used() const {
+    double bits = 0;
     for (const auto& st : streams_) bits += st.initial_bits();
     return bits;
   }

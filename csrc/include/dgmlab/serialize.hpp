@@ -1,6 +1,6 @@
 // Message <-> bytes. Little-endian layout, version 1:
 //   "DGMLRANS" | u32 version | u32 num_streams | u64 seed
-//   per stream: u8 fresh | u64 head | u64 draws | u64 initial_bits | u64 num_words | num_words x u32
+//   per stream: u8 fresh | u64 head | u64 draws | f64 initial_bits | u64 num_words | num_words x u32
 //   u64 checksum (FNV-1a over 64-bit little-endian words of everything before it, zero-padded)
 // Reading checks every length against the bytes present before it allocates or reads, so truncated, corrupt or
 // foreign input raises std::invalid_argument and never reads out of bounds.
@@ -74,7 +74,10 @@ inline std::vector<uint8_t> to_bytes(const Message& msg) {
     detail::put(out, st.fresh() ? 1 : 0, 1);
     detail::put(out, st.head(), 8);
     detail::put(out, st.draws(), 8);
-    detail::put(out, st.initial_bits(), 8);
+    uint64_t initial_bits;
+    const double ib = st.initial_bits();
+    std::memcpy(&initial_bits, &ib, sizeof ib);
+    detail::put(out, initial_bits, 8);
     detail::put(out, st.words().size(), 8);
     const size_t at = out.size();
     out.resize(at + 4 * st.words().size());
@@ -103,9 +106,11 @@ inline Message from_bytes(const uint8_t* data, size_t size) {
     const uint64_t fresh = in.get(1, "a stream header");
     const uint64_t head = in.get(8, "a stream header");
     const uint64_t draws = in.get(8, "a stream header");
-    const uint64_t initial_bits = in.get(8, "a stream header");
+    const uint64_t initial_bits_word = in.get(8, "a stream header");
     const uint64_t num_words = in.get(8, "a stream header");
-    if (fresh > 1 || head < rans::kLower || head >= (rans::kLower << rans::kWordBits))
+    double initial_bits;
+    std::memcpy(&initial_bits, &initial_bits_word, sizeof initial_bits);
+    if (fresh > 1 || head < rans::kLower || head >= (rans::kLower << rans::kWordBits) || !(initial_bits >= 0))
       throw std::invalid_argument("corrupt message: stream " + std::to_string(s) + " has an invalid state");
     if (num_words > (size - in.pos()) / 4) in.need(SIZE_MAX, "the stream words");
     std::vector<uint32_t> words(num_words);

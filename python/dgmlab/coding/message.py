@@ -14,7 +14,8 @@ and N, so encoder and decoder must use the same stream count (it is stored in th
 
 Each stream starts from a head of random bits drawn from a generator seeded by ``seed`` at its first push or pop,
 and popping more than a stream holds, which bits-back coding does on purpose, draws more. :meth:`initial_bits_used`
-counts these "initial bits" (31 per started stream for its head, 32 per further word), so the net codelength is
+counts these "initial bits" (log2(head / 2^31), 31..32, per started stream, and 32 per further word), so the net
+codelength is
 ``num_bits() - initial_bits_used()``. A random head is what makes bits-back pops genuine samples from the start.
 """
 
@@ -68,12 +69,12 @@ class Message:
         """
         return self._impl.num_bits()
 
-    def initial_bits_used(self) -> int:
+    def initial_bits_used(self) -> float:
         """Initial bits drawn from the seeded source: stream heads and pops past the content (bits-back's auxiliary bits)."""
         return self._impl.initial_bits_used()
 
     def __repr__(self) -> str:
         return (
             f"Message(num_streams={self.num_streams}, num_bits={self.num_bits():.1f}, "
-            f"initial_bits_used={self.initial_bits_used()})"
+            f"initial_bits_used={self.initial_bits_used():.1f})"
         )
