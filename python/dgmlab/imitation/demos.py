@@ -65,6 +65,10 @@ class Demonstrations:
     def env_id(self) -> str | None:
         return self.meta.get("env_id")
 
+    def mean_episode_length(self) -> float:
+        """Mean length of the original trajectories (pairs per trajectory times the subsampling factor)."""
+        return len(self.observations) * int(self.meta.get("subsample", 1)) / self.num_trajectories
+
     def trajectory_slices(self) -> list[slice]:
         """Row ranges of the trajectories, in order."""
         starts = np.flatnonzero(self.episode_starts).tolist() + [len(self.observations)]

@@ -11,7 +11,6 @@ observation normaliser. The API is shaped like Stable-Baselines3's::
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 
 from dgmlab.imitation.gae import gae
 from dgmlab.imitation.metrics import MetricsCSV
-from dgmlab.imitation.policies import DEFAULT_HIDDEN, Policy, ValueNet, make_policy
+from dgmlab.imitation.policies import DEFAULT_HIDDEN, Policy, ValueNet, make_policy, predict_actions
 from dgmlab.imitation.rollout import Batch, collect, iteration_seeds, make_vec_env
 from dgmlab.imitation.serialization import config_from_dict, load_zip, save_zip
 from dgmlab.imitation.trpo import TRPOStepConfig, trpo_step
@@ -179,14 +178,7 @@ class TRPO:
     # ----------------------------------------------------------------------------------------------- acting
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Action(s) for one observation ``[obs_dim]`` or a batch ``[B, obs_dim]``, within the action bounds."""
-        obs = np.asarray(obs, dtype=np.float32)
-        expected = self.observation_space.shape[0]
-        if obs.ndim not in (1, 2) or obs.shape[-1] != expected:
-            raise ValueError(f"obs: expected shape [{expected}] or [B, {expected}], got {list(obs.shape)}")
-        actions = self.policy.act(obs.reshape(-1, expected), deterministic)
-        if isinstance(self.action_space, gym.spaces.Box):
-            actions = np.clip(actions, self.action_space.low, self.action_space.high)
-        return actions[0] if obs.ndim == 1 else actions
+        return predict_actions(self.policy, obs, self.observation_space, self.action_space, deterministic)
 
     # ----------------------------------------------------------------------------------------------- saving
     def _state(self) -> dict[str, dict]:
@@ -213,8 +205,3 @@ class TRPO:
         model._load_state(state)
         model.iteration, model.num_timesteps = int(meta["iteration"]), int(meta["num_timesteps"])
         return model
-
-    def replace_config(self: T, **changes: Any) -> T:
-        """Change config fields that do not affect tensor shapes (e.g. ``num_envs``) before further training."""
-        self.config = dataclasses.replace(self.config, **changes)
-        return self

@@ -127,3 +127,16 @@ def make_policy(observation_space: gym.Space, action_space: gym.Space, hidden: S
     check_spaces(observation_space, action_space)
     discrete = isinstance(action_space, gym.spaces.Discrete)
     return Policy(observation_space.shape[0], action_dim(action_space), discrete, hidden, init_log_std)
+
+
+def predict_actions(policy: Policy, obs: np.ndarray, observation_space: gym.spaces.Box, action_space: gym.Space,
+                    deterministic: bool = False) -> np.ndarray:
+    """Action(s) for one observation ``[obs_dim]`` or a batch ``[B, obs_dim]``, within the action bounds."""
+    obs = np.asarray(obs, dtype=np.float32)
+    expected = observation_space.shape[0]
+    if obs.ndim not in (1, 2) or obs.shape[-1] != expected:
+        raise ValueError(f"obs: expected shape [{expected}] or [B, {expected}], got {list(obs.shape)}")
+    actions = policy.act(obs.reshape(-1, expected), deterministic)
+    if isinstance(action_space, gym.spaces.Box):
+        actions = np.clip(actions, action_space.low, action_space.high)
+    return actions[0] if obs.ndim == 1 else actions
