@@ -77,7 +77,8 @@ class Apprenticeship(TRPO):
 
     config_cls = ApprenticeshipConfig
 
-    def __init__(self, env_id: str, demos: Demonstrations | None, config: ApprenticeshipConfig | None = None) -> None:
+    def __init__(self, env_id: str, demos: Demonstrations | None = None,
+                 config: ApprenticeshipConfig | None = None) -> None:
         super().__init__(env_id, config)
         if self.config.cost_class not in COST_CLASSES:
             raise ValueError(f"cost_class: expected one of {COST_CLASSES}, got {self.config.cost_class!r}")

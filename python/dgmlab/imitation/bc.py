@@ -14,12 +14,12 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from dgmlab.imitation.demos import Demonstrations
 from dgmlab.imitation.policies import DEFAULT_HIDDEN, make_policy, predict_actions
+from dgmlab.imitation.rollout import env_spaces
 from dgmlab.imitation.serialization import config_from_dict, load_zip, save_zip
 
 
@@ -46,13 +46,11 @@ class BCConfig:
 class BC:
     """Behavioural cloning policy trained by maximum likelihood with early stopping."""
 
-    def __init__(self, env_id: str, demos: Demonstrations | None, config: BCConfig | None = None) -> None:
+    def __init__(self, env_id: str, demos: Demonstrations | None = None, config: BCConfig | None = None) -> None:
         self.config = config or BCConfig()
         if not 0.0 < self.config.val_fraction < 1.0:
             raise ValueError(f"val_fraction: expected a value in (0, 1), got {self.config.val_fraction}")
-        probe = gym.make(env_id)
-        self.observation_space, self.action_space = probe.observation_space, probe.action_space
-        probe.close()
+        self.observation_space, self.action_space = env_spaces(env_id)
         self.env_id = env_id
         torch.manual_seed(self.config.seed)
         self.policy = make_policy(self.observation_space, self.action_space, self.config.hidden)

@@ -46,7 +46,7 @@ class GAIL(TRPO):
 
     config_cls = GAILConfig
 
-    def __init__(self, env_id: str, demos: Demonstrations | None, config: GAILConfig | None = None) -> None:
+    def __init__(self, env_id: str, demos: Demonstrations | None = None, config: GAILConfig | None = None) -> None:
         super().__init__(env_id, config)
         imitation_reward(torch.zeros(1), self.config.reward_form)  # validates reward_form early
         discrete = isinstance(self.action_space, gym.spaces.Discrete)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from dgmlab.imitation.gae import gae
 from dgmlab.imitation.metrics import MetricsCSV
 from dgmlab.imitation.policies import DEFAULT_HIDDEN, Policy, ValueNet, make_policy, predict_actions
-from dgmlab.imitation.rollout import Batch, collect, iteration_seeds, make_vec_env
+from dgmlab.imitation.rollout import Batch, collect, env_spaces, iteration_seeds, make_vec_env
 from dgmlab.imitation.serialization import config_from_dict, load_zip, save_zip
 from dgmlab.imitation.trpo import TRPOStepConfig, trpo_step
 
@@ -72,9 +72,7 @@ class TRPO:
 
     def __init__(self, env_id: str, config: Any = None) -> None:
         self.config = config if config is not None else self.config_cls()
-        probe = gym.make(env_id)
-        self.observation_space, self.action_space = probe.observation_space, probe.action_space
-        probe.close()
+        self.observation_space, self.action_space = env_spaces(env_id)
         self.env_id = env_id
         cfg = self.trpo_config
         torch.manual_seed(cfg.seed)

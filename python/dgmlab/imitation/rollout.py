@@ -18,17 +18,32 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from dgmlab.imitation.policies import Policy
+from dgmlab.imitation.policies import Policy, check_spaces
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ``ValueError`` unless ``env_id`` is a registered gymnasium environment."""
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as err:
+        raise ValueError(f"env_id: {env_id!r} is not a registered gymnasium environment ({err})") from err
+
+
+def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    """``(observation_space, action_space)`` of ``env_id``, checked to be spaces the policies support."""
+    check_env_id(env_id)
+    probe = gym.make(env_id)
+    spaces = probe.observation_space, probe.action_space
+    probe.close()
+    check_spaces(*spaces)
+    return spaces
 
 
 def make_vec_env(env_id: str, num_envs: int, asynchronous: bool) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id``, in subprocesses if ``asynchronous``, auto-resetting on the same step."""
     if num_envs < 1:
         raise ValueError(f"num_envs: expected >= 1, got {num_envs}")
-    try:
-        gym.spec(env_id)
-    except gym.error.Error as err:
-        raise ValueError(f"env_id: {env_id!r} is not a registered gymnasium environment ({err})") from err
+    check_env_id(env_id)
     mode = "async" if asynchronous and num_envs > 1 else "sync"
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode,
                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
