@@ -57,7 +57,7 @@ class BenchmarkConfig:
     demos_dir: str = "demos"
     """Folder holding ``<env>.npz`` expert datasets."""
     out_dir: str = "benchmark"
-    """Output folder: results.csv, reference.json, figure_2_1.png, checkpoints/."""
+    """Output folder: results.csv, reference.json, figure_2_1.png, checkpoints/, metrics/ (per-iteration CSVs)."""
 
     def validate(self) -> None:
         bad = sorted(set(self.algorithms) - set(ALGORITHMS))
@@ -133,10 +133,12 @@ def run_cell(cfg: BenchmarkConfig, cell: dict[str, Any], reference: dict[str, fl
     if cell["algorithm"] == "bc":
         model.learn()
     else:
-        ckpt = Path(cfg.out_dir) / "checkpoints" / ("_".join(str(v) for v in cell.values()) + ".zip")
+        name = "_".join(str(v) for v in cell.values())
+        ckpt = Path(cfg.out_dir) / "checkpoints" / f"{name}.zip"
         if ckpt.is_file():
             model = type(model).load(ckpt, demos=demos)
-        model.learn(cfg.steps, checkpoint=ckpt, checkpoint_every=5, progress=False)
+        model.learn(cfg.steps, checkpoint=ckpt, checkpoint_every=5, progress=False,
+                    metrics=Path(cfg.out_dir) / "metrics" / f"{name}.csv")
     returns = policy_returns(model.predict, env, cfg.eval_episodes)
     return {**cell, "steps": getattr(model, "num_timesteps", 0), "return_mean": float(returns.mean()),
             "return_std": float(returns.std()),
