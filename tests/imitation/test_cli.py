@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +56,23 @@ def test_cli_benchmark(tmp_path, demos_file: str, capsys: pytest.CaptureFixture)
     assert main(args) == 0  # resumes: nothing left to run
     assert len(_rows(out / "results.csv")) == 4
     assert "score=" in capsys.readouterr().out
+    _bench_scripts(out, tmp_path)
+
+
+def _bench_scripts(out: Path, tmp_path: Path) -> None:
+    """The README's result scripts run on a benchmark folder (table) and a run's metrics CSV (throughput)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "python")}
+    table = subprocess.run([sys.executable, str(root / "bench" / "imitation_table.py"), str(out), "--json",
+                            str(tmp_path / "t.json")], capture_output=True, text=True, env=env, check=True)
+    assert "| GAIL |" in table.stdout and "| BC |" in table.stdout
+    assert len(json.loads((tmp_path / "t.json").read_text())["summary"]) == 4
+    metrics = sorted((out / "metrics").glob("*gail*.csv"))[0]
+    subprocess.run([sys.executable, str(root / "bench" / "imitation_throughput.py"), "--env", "CartPole-v1",
+                    "--metrics", str(metrics), "--raw-steps", "200", "--out", str(tmp_path / "thr.json")],
+                   capture_output=True, text=True, env=env, check=True)
+    result = json.loads((tmp_path / "thr.json").read_text())
+    assert result["env_steps_per_s"] > 0 and 0 < result["rollout_share"] < 1
 
 
 def test_cli_errors_are_clear(tmp_path) -> None:
