@@ -73,7 +73,12 @@ def worst_case_weights(mu_policy: torch.Tensor, mu_expert: torch.Tensor, cost_cl
 
 
 class Apprenticeship(TRPO):
-    """FEM (``cost_class='linear'``) or GTAL (``cost_class='convex'``) with the TRPO policy step."""
+    """FEM (``cost_class='linear'``) or GTAL (``cost_class='convex'``) with the TRPO policy step.
+
+    :param env_id: gymnasium environment id
+    :param demos: expert demonstrations (``None`` for a model that is only loaded to act)
+    :param config: an :class:`ApprenticeshipConfig`
+    """
 
     config_cls = ApprenticeshipConfig
 

@@ -44,7 +44,12 @@ class BCConfig:
 
 
 class BC:
-    """Behavioural cloning policy trained by maximum likelihood with early stopping."""
+    """Behavioural cloning policy trained by maximum likelihood with early stopping.
+
+    :param env_id: gymnasium environment id
+    :param demos: expert demonstrations (``None`` for a model that is only loaded to act)
+    :param config: a :class:`BCConfig`
+    """
 
     def __init__(self, env_id: str, demos: Demonstrations | None = None, config: BCConfig | None = None) -> None:
         self.config = config or BCConfig()

@@ -42,7 +42,12 @@ class GAILConfig:
 
 
 class GAIL(TRPO):
-    """GAIL policy, value network and discriminator; ``demos`` may be ``None`` for a loaded model that only acts."""
+    """GAIL policy, value network and discriminator.
+
+    :param env_id: gymnasium environment id
+    :param demos: expert demonstrations (``None`` for a model that is only loaded to act)
+    :param config: a :class:`GAILConfig`
+    """
 
     config_cls = GAILConfig
 

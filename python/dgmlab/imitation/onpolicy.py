@@ -66,7 +66,11 @@ class TRPOConfig:
 
 
 class TRPO:
-    """TRPO on the environment's true reward (how the thesis trained its experts)."""
+    """TRPO on the environment's true reward (how the thesis trained its experts).
+
+    :param env_id: gymnasium id of an environment with 1-D ``Box`` observations and ``Box``/``Discrete`` actions
+    :param config: a :class:`TRPOConfig` (default: the thesis' settings)
+    """
 
     config_cls: type = TRPOConfig
 
@@ -91,7 +95,15 @@ class TRPO:
     # ----------------------------------------------------------------------------------------------- training
     def learn(self: T, total_steps: int, checkpoint: str | Path | None = None, checkpoint_every: int = 10,
               metrics: str | Path | None = None, progress: bool = True) -> T:
-        """Train until ``num_timesteps >= total_steps`` (so a resumed run stops where the original would)."""
+        """Train until ``num_timesteps >= total_steps`` (so a resumed run stops where the original would).
+
+        :param total_steps: environment steps to reach, counting those of earlier (or resumed) ``learn`` calls
+        :param checkpoint: zip file rewritten every ``checkpoint_every`` iterations and at the end
+        :param checkpoint_every: iterations between checkpoints
+        :param metrics: CSV file that gets one row of namespaced metrics per iteration (appended on resume)
+        :param progress: show a tqdm progress bar
+        :return: self
+        """
         log = MetricsCSV(metrics) if metrics is not None else None
         bar = tqdm(total=total_steps, initial=min(self.num_timesteps, total_steps), disable=not progress,
                    desc=f"{type(self).__name__} {self.env_id}", unit="step", dynamic_ncols=True)
