@@ -130,3 +130,12 @@ def test_predict_validates_observation_shape(cartpole_demos: Demonstrations) -> 
     assert bc.predict(np.zeros((3, 4))).shape == (3,)
     with pytest.raises(ValueError, match="obs: expected shape"):
         bc.predict(np.zeros(5))
+
+
+def test_shipped_cartpole_expert_loads_and_scores() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "results" / "imitation" / "experts" / "CartPole-v1.zip"
+    expert = load_model(path)
+    assert expert.env_id == "CartPole-v1" and expert.num_timesteps == 100_000
+    assert policy_returns(expert.predict, "CartPole-v1", 3).mean() >= 475
