@@ -24,11 +24,10 @@ def table(rows: list[dict], reference: dict) -> str:
     for env in sorted({k[0] for k in summary}):
         sizes = sorted({k[2] for k in summary if k[0] == env})
         ref = reference[env]
-        steps = sorted({r["steps"] for r in rows if r["env"] == env and r["algorithm"] != "bc"})
         lines.append(f"**{env}** (expert return {ref['expert']:.1f}, random {ref['random']:.1f}; "
-                     f"FEM/GTAL/GAIL env steps per run: {', '.join(f'{s:,}' for s in steps) or 'n/a'})\n")
-        lines.append("| algorithm | " + " | ".join(f"{n} traj." for n in sizes) + " |")
-        lines.append("|---|" + "---|" * len(sizes))
+                     "cells: mean ± std of the normalised score over seeds (number of seeds))\n")
+        lines.append("| algorithm | env steps per run | " + " | ".join(f"{n} traj." for n in sizes) + " |")
+        lines.append("|---|---|" + "---|" * len(sizes))
         for algo in ORDER:
             for coef in sorted({k[3] for k in summary if k[0] == env and k[1] == algo}):
                 cells = []
@@ -36,7 +35,8 @@ def table(rows: list[dict], reference: dict) -> str:
                     stat = summary.get((env, algo, n, coef))
                     cells.append(f"{stat[0]:.2f} ± {stat[1]:.2f} ({stat[2]})" if stat else "–")
                 label = algo.upper() + (f" λ={coef:g}" if coef else "")
-                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+                steps = sorted({r["steps"] for r in rows if (r["env"], r["algorithm"]) == (env, algo)})
+                lines.append(f"| {label} | {', '.join(f'{x:,}' for x in steps)} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
