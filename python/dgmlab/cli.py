@@ -16,6 +16,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "dgmlab.coding.cli",
     "dgmlab.flows.cli",
     "dgmlab.flows.compress_cli",
+    "dgmlab.imitation.cli",
 )
 
 

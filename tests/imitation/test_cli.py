@@ -1,0 +1,84 @@
+"""Smoke-run every ``dgmlab imitation`` command with a tiny budget."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dgmlab.cli import main
+
+
+def _rows(path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _last_json(capsys: pytest.CaptureFixture) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_cli_end_to_end(tmp_path, demos_file: str, capsys: pytest.CaptureFixture) -> None:
+    tiny = ["--steps", "600", "--steps-per-iter", "300", "--num-envs", "1", "--sync"]
+    expert = tmp_path / "expert.zip"
+    assert main(["imitation", "expert", "--env", "CartPole-v1", *tiny, "--out", str(expert)]) == 0
+    assert _last_json(capsys)["steps"] == 600
+    assert main(["imitation", "expert", "--env", "CartPole-v1", *tiny[:1], "900", *tiny[2:], "--out",
+                 str(expert)]) == 0  # resumes from the checkpoint
+    assert _last_json(capsys)["iterations"] == 3
+    assert len((tmp_path / "expert.csv").read_text().splitlines()) == 4
+    assert main(["imitation", "demos", "--expert", str(expert), "--n", "2", "--out", str(tmp_path / "d.npz")]) == 0
+    assert _last_json(capsys)["trajectories"] == 2
+    for algo in ("gail", "bc", "fem", "gtal"):
+        out = tmp_path / f"{algo}.zip"
+        assert main(["imitation", "train", "--algo", algo, "--env", "CartPole-v1", "--demos", demos_file,
+                     "--trajectories", "2", *tiny, "--out", str(out)]) == 0
+        assert main(["imitation", "evaluate", "--model", str(out), "--episodes", "2"]) == 0
+        assert _last_json(capsys)["env"] == "CartPole-v1"
+
+
+def test_cli_benchmark(tmp_path, demos_file: str, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench"
+    args = ["imitation", "benchmark", "--envs", "CartPole-v1", "--algos", "bc", "gail", "--trajectories", "1", "2",
+            "--seeds", "1", "--steps", "300", "--steps-per-iter", "300", "--eval-episodes", "2",
+            "--demos-dir", str(tmp_path.parent / demos_file.split("/")[-2]), "--out-dir", str(out)]
+    assert main(args) == 0
+    rows = _rows(out / "results.csv")
+    assert {(r["algorithm"], r["trajectories"]) for r in rows} == {("bc", "1"), ("bc", "2"), ("gail", "1"),
+                                                                  ("gail", "2")}
+    assert (out / "figure_2_1.png").stat().st_size > 1000
+    assert json.loads((out / "reference.json").read_text())["CartPole-v1"]["expert"] == 500.0
+    assert main(args) == 0  # resumes: nothing left to run
+    assert len(_rows(out / "results.csv")) == 4
+    assert "score=" in capsys.readouterr().out
+    _bench_scripts(out, tmp_path)
+
+
+def _bench_scripts(out: Path, tmp_path: Path) -> None:
+    """The README's result scripts run on a benchmark folder (table) and a run's metrics CSV (throughput)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "python")}
+    table = subprocess.run([sys.executable, str(root / "bench" / "imitation_table.py"), str(out), "--json",
+                            str(tmp_path / "t.json")], capture_output=True, text=True, env=env, check=True)
+    assert "| GAIL |" in table.stdout and "| BC |" in table.stdout
+    assert len(json.loads((tmp_path / "t.json").read_text())["summary"]) == 4
+    metrics = sorted((out / "metrics").glob("*gail*.csv"))[0]
+    subprocess.run([sys.executable, str(root / "bench" / "imitation_throughput.py"), "--env", "CartPole-v1",
+                    "--metrics", str(metrics), "--raw-steps", "200", "--out", str(tmp_path / "thr.json")],
+                   capture_output=True, text=True, env=env, check=True)
+    result = json.loads((tmp_path / "thr.json").read_text())
+    assert result["env_steps_per_s"] > 0 and 0 < result["rollout_share"] < 1
+
+
+def test_cli_errors_are_clear(tmp_path) -> None:
+    with pytest.raises(ValueError, match="no demonstrations file"):
+        main(["imitation", "train", "--env", "CartPole-v1", "--demos", str(tmp_path / "x.npz"), "--out",
+              str(tmp_path / "m.zip")])
+    with pytest.raises(ValueError, match="demos_dir: missing"):
+        main(["imitation", "benchmark", "--envs", "CartPole-v1", "--demos-dir", str(tmp_path), "--out-dir",
+              str(tmp_path / "b")])
