@@ -14,6 +14,7 @@ from collections.abc import Sequence
 # Modules that contribute commands, in the order they appear in ``dgmlab --help``.
 _COMMAND_MODULES: tuple[str, ...] = (
     "dgmlab.coding.cli",
+    "dgmlab.world_models.cli",
 )
 
 
