@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from dgmlab.world_models.logs import append_csv
+from dgmlab.world_models.logs import append_csv, drop_rows_from
 
 
 @dataclass
@@ -83,6 +83,8 @@ def _resume(es, out: Path) -> tuple[list[np.ndarray], list[str], np.ndarray | No
             raise RuntimeError(f"resume: generation {g} replays to different candidates than were evaluated; "
                                f"{out} was written with other settings (popsize/sigma0/seed); use a new directory")
         es.tell(list(solutions), list(obj))
+    for name in ("cmaes_metrics.csv", "cmaes_eval.csv"):
+        drop_rows_from(out / name, "generation", len(objs))
     return objs, digs, best, state
 
 
@@ -117,7 +119,6 @@ def train_cmaes(out_dir: str | Path, s: CMAESSettings, evaluate: Callable[[np.nd
         objs.append(obj)
         digs.append(digest(solutions))
         state.update(generations_done=gen + 1, seed=s.seed, popsize=s.popsize, n_params=s.n_params)
-        _checkpoint(out, objs, digs, best, state)
         append_csv(out / "cmaes_metrics.csv", [{
             "generation": gen, "charts/return_mean": means.mean(), "charts/return_max": means.max(),
             "charts/return_min": means.min(), "charts/best_ever": state["best_return"], "charts/sigma": es.sigma,
@@ -126,6 +127,7 @@ def train_cmaes(out_dir: str | Path, s: CMAESSettings, evaluate: Callable[[np.nd
             r = np.asarray(reevaluate(best, gen), dtype=np.float64)
             append_csv(out / "cmaes_eval.csv", [{"generation": gen, "eval/mean": r.mean(), "eval/std": r.std(),
                                                  "eval/episodes": len(r)}])
+        _checkpoint(out, objs, digs, best, state)  # last: rows logged after a killed checkpoint are dropped on resume
     return best
 
 

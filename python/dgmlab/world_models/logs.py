@@ -24,3 +24,14 @@ def read_csv(path: str | Path) -> list[dict[str, float]]:
     """Rows of a metrics CSV as floats."""
     with Path(path).open() as fh:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def drop_rows_from(path: str | Path, key: str, start: float) -> None:
+    """Remove rows whose ``key`` is >= ``start`` (rows logged after the last checkpoint of a killed run)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    col = lines[0].rstrip("\r\n").split(",").index(key)
+    kept = [line for line in lines[1:] if float(line.split(",")[col]) < start]
+    path.write_text("".join(lines[:1] + kept))

@@ -15,6 +15,7 @@ Latent statistics for the memory use the same layout with ``mu``/``logvar`` floa
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,11 +52,11 @@ def list_episodes(root: str | Path) -> list[Path]:
 def load_episode(path: str | Path, keys: tuple[str, ...] = EPISODE_KEYS) -> dict[str, np.ndarray]:
     """Load and validate one episode (or latent) file; raises ``ValueError`` naming the file and the bad field."""
     try:
-        with np.load(path) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             out = {k: data[k] for k in keys}
     except KeyError as err:
         raise ValueError(f"{path}: missing array {err}; expected {keys}") from None
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path}: unreadable episode file ({err}); delete it and re-collect") from None
     n = len(out["action"])
     if out["action"].shape != (n, 3) or len(out["reward"]) != n or len(out["done"]) != n or n == 0:

@@ -53,7 +53,7 @@ class ConvVAE(nn.Module):
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (B, 64, 64, 3) -> float (B, 3, 64, 64) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    return torch.from_numpy(np.require(frames, np.uint8, ["C", "W"])).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def vae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
