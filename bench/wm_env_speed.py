@@ -102,14 +102,26 @@ def main() -> None:
     ap.add_argument("--verify-steps", type=int, default=300)
     ap.add_argument("--rollouts", type=int, default=8, help="agent rollouts per parallel measurement")
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--part", choices=("all", "verify", "speed"), default="all",
+                    help="only the pixel check, only the timings, or both")
     ap.add_argument("--out", type=Path, default=Path("bench/results/wm_env_speed.json"))
     args = ap.parse_args()
-    res: dict = {"cpu_count": os.cpu_count(), "steps": args.steps}
+    res: dict = {"cpu_count": os.cpu_count(), "steps": args.steps, "load_average_1min": os.getloadavg()[0]}
+    if args.part != "speed":
+        res["verify"] = verify(args.verify_seeds, args.verify_steps)
+    if args.part != "verify":
+        res.update(speed(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2))
+    print(json.dumps({k: v for k, v in res.items() if not k.startswith("profile")}, indent=2))
+
+
+def speed(args: argparse.Namespace) -> dict:
+    res: dict = {}
     for fast in (False, True):
         fps, prof = env_fps(fast, args.steps, profile=True)
         res[f"profile_{'fast' if fast else 'gymnasium'}"] = prof
         res[f"env_fps_{'fast' if fast else 'gymnasium'}"] = env_fps(fast, args.steps)[0]
-    res["verify"] = verify(args.verify_seeds, args.verify_steps)
     with tempfile.TemporaryDirectory() as tmp:
         make_models(Path(tmp))
         for name, ex in (("one_process", LocalExecutor(1)), ("all_cores_local", LocalExecutor(0))):
@@ -122,9 +134,7 @@ def main() -> None:
     res["paper_generation_frames"] = frames
     res["paper_generation_seconds_one_process"] = frames / res["agent_fps_one_process"]
     res["paper_generation_seconds_64_workers"] = frames / res["agent_fps_one_process"] / 64
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2))
-    print(json.dumps({k: v for k, v in res.items() if not k.startswith("profile")}, indent=2))
+    return res
 
 
 if __name__ == "__main__":

@@ -132,9 +132,9 @@ class PipelineConfig:
         if name == "small":  # measured: ~75 min niced on a shared 2-core box (README)
             return cls(
                 collect=CollectConfig(episodes=40, max_steps=300),
-                vae=VAEConfig(epochs=6),
+                vae=VAEConfig(epochs=3),
                 rnn=RNNConfig(seq_len=299, batch_size=8, epochs=30),
-                controller=ControllerConfig(popsize=16, rollouts=2, generations=40, max_steps=300, eval_every=10,
+                controller=ControllerConfig(popsize=16, rollouts=2, generations=30, max_steps=300, eval_every=10,
                                             eval_rollouts=8, timeout_s=300.0),
                 eval=EvalConfig(episodes=100, max_steps=1000),
             )

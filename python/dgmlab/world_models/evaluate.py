@@ -115,7 +115,7 @@ def plot_curves(run_dir: str | Path, path: str | Path) -> None:
     plt.close(fig)
 
 
-def make_gif(params: np.ndarray, spec: AgentSpec, seed: int, path: str | Path, every: int = 2) -> float:
+def make_gif(params: np.ndarray, spec: AgentSpec, seed: int, path: str | Path, every: int = 4) -> float:
     """Drive one track and save a GIF of the raw frames with the cumulative reward; returns the episode return."""
     from PIL import Image, ImageDraw
 
@@ -125,8 +125,8 @@ def make_gif(params: np.ndarray, spec: AgentSpec, seed: int, path: str | Path, e
     obs, total, done, images = env.reset(seed), 0.0, False, []
     while not done:
         if env.t % every == 0:
-            img = Image.fromarray(env.last_frame).resize((288, 288), Image.NEAREST)
-            ImageDraw.Draw(img).text((6, 4), f"step {env.t:4d}  reward {total:7.1f}", fill=(255, 255, 0))
+            img = Image.fromarray(env.last_frame).resize((192, 192), Image.NEAREST)
+            ImageDraw.Draw(img).text((4, 4), f"step {env.t:4d} reward {total:6.1f}", fill=(255, 255, 0))
             images.append(img)
         obs, reward, done = env.step(agent.act(obs))
         total += reward

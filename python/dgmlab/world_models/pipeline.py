@@ -64,14 +64,14 @@ def train_controller(run: Path, cfg: PipelineConfig, executor: Executor, use_hid
 def _stage_data(run: Path, cfg: PipelineConfig, executor: Executor, stage: str) -> None:
     from dgmlab.world_models.collect import collect
     from dgmlab.world_models.mdn_rnn import load_latents, train_rnn
-    from dgmlab.world_models.vae import export_latents, load_vae, train_vae
+    from dgmlab.world_models.vae import export_latents, train_vae
 
     if stage == "collect":
         collect(run / "data", cfg.collect, executor, timeout_s=cfg.controller.timeout_s)
     elif stage == "vae":
         train_vae(run / "data", run / "vae", cfg.vae)
     elif stage == "latents":
-        export_latents(load_vae(run / "vae" / "vae.pt"), run / "data", run / "latents")
+        export_latents(run / "vae" / "vae.pt", run / "data", run / "latents")
     elif stage == "rnn":
         train_rnn(run / "latents", run / "rnn", cfg.rnn)
         first = np.stack([ep["mu"][0] for ep in load_latents(run / "latents")])
@@ -106,6 +106,7 @@ def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor) -> dict:
         result["dream_vs_real"] = dream_vs_real(run, cfg, executor)
         spec = agent_spec(run, cfg, True, cfg.eval.max_steps)
         result["gif_return"] = make_gif(load_best(run / "controller"), spec, cfg.eval.seed, figures / "agent.gif")
+        result["gif_seed"] = cfg.eval.seed
     (run / "eval.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -7,6 +7,7 @@ Loss per image: sum of squared pixel errors + max(KL, kl_tolerance * z_dim).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -128,18 +129,28 @@ def _vae_epoch(model: ConvVAE, opt: torch.optim.Optimizer, files: list[Path], cf
 
 
 @torch.no_grad()
-def export_latents(model: ConvVAE, data_dir: str | Path, out_dir: str | Path, batch: int = 500) -> int:
-    """Write (mu, log var) of every frame, one file per episode (see ``storage``); skips files already written."""
+def export_latents(vae_path: str | Path, data_dir: str | Path, out_dir: str | Path, batch: int = 500) -> int:
+    """Write (mu, log var) of every frame, one file per episode (see ``storage``); returns files written.
+
+    Files already written by the same VAE checkpoint are kept (resume); a different checkpoint rewrites them all.
+    """
+    model, out = load_vae(vae_path), Path(out_dir)
+    source = {"vae_sha256": hashlib.sha256(Path(vae_path).read_bytes()).hexdigest()}
+    marker = out / "source.json"
+    if marker.is_file() and json.loads(marker.read_text()) != source:
+        for stale in out.glob("ep_*.npz"):
+            stale.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(source))
     count = 0
     for path in tqdm(list_episodes(data_dir), desc="latents", leave=False):
-        target = Path(out_dir) / path.name
-        if target.is_file():
+        if (out / path.name).is_file():
             continue
         ep = load_episode(path)
         stats = [model.encode(to_tensor(ep["obs"][i:i + batch])) for i in range(0, len(ep["obs"]), batch)]
         mu = torch.cat([s[0] for s in stats]).numpy()
         logvar = torch.cat([s[1] for s in stats]).numpy()
-        save_npz_atomic(target, mu=mu, logvar=logvar, action=ep["action"], reward=ep["reward"], done=ep["done"],
-                        seed=ep["seed"])
+        save_npz_atomic(out / path.name, mu=mu, logvar=logvar, action=ep["action"], reward=ep["reward"],
+                        done=ep["done"], seed=ep["seed"])
         count += 1
     return count
