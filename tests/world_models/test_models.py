@@ -92,3 +92,25 @@ def test_controller_size_and_action_ranges():
     assert np.allclose(zonly.act(np.ones(32)), [0.0, 0.5, 0.0])
     with pytest.raises(ValueError, match="expected shape"):
         Controller(np.zeros(100), 32, 256)
+
+
+def test_dream_env_runs_and_is_seeded():
+    from dgmlab.world_models.dream import DreamEnv
+
+    torch.manual_seed(0)
+    rnn = MDNRNN(z_dim=4, hidden=8, mixtures=2).eval()
+    env = DreamEnv(rnn, np.zeros((3, 4), np.float32), temperature=1.2, max_steps=15)
+
+    def play(seed: int) -> list[float]:
+        (z, h), done, rewards = env.reset(seed), False, []
+        assert z.shape == (4,) and h.shape == (8,)
+        while not done:
+            (z, h), r, done = env.step(np.array([0.0, 1.0, 0.0]))
+            rewards.append(r)
+        return rewards
+
+    first = play(5)
+    assert 1 <= len(first) <= 15 and np.all(np.isfinite(first))
+    assert play(5) == first  # same seed, same dream
+    with pytest.raises(ValueError, match="initial_z"):
+        DreamEnv(rnn, np.zeros((3, 5), np.float32))

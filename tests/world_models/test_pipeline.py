@@ -28,6 +28,11 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
     assert json.loads((run / "stages.json").read_text()) == stages
     assert main(["wm", "train-controller", "--run", str(run), "--generations", "3", "--workers", "2"]) == 0
     assert json.loads((run / "controller" / "cmaes_state.json").read_text())["generations_done"] == 3
+    # a controller trained inside the dream, then scored in CarRacing by eval
+    assert main(["wm", "train-controller", "--run", str(run), "--dream", "--generations", "1", "--workers", "2"]) == 0
+    assert (run / "controller_dream" / "cmaes_history.npz").is_file()
+    assert main(["wm", "eval", "--run", str(run), "--episodes", "1", "--workers", "2"]) == 0
+    assert np.isfinite(json.loads((run / "eval.json").read_text())["controller_dream"]["mean"])
 
 
 def test_config_round_trip_and_errors(tmp_path):

@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--generations", type=int, help="override controller.generations")
     p.add_argument("--zonly", action="store_true", help="train the z-only controller (RUN/controller_zonly)")
-    p.add_argument("--dream", action="store_true", help="train inside the MDN-RNN instead of CarRacing")
+    p.add_argument("--dream", action="store_true",
+                   help="train inside the MDN-RNN instead of CarRacing (RUN/controller_dream)")
     p.set_defaults(func=_train_controller)
     p = wm.add_parser("eval", help="score trained controllers over random tracks, draw figures and a GIF")
     _common(p)
@@ -116,8 +117,10 @@ def _train_rnn(args: argparse.Namespace) -> int:
 def _train_controller(args: argparse.Namespace) -> int:
     from dgmlab.world_models.pipeline import train_controller
 
-    cfg = _override(_config(args), "controller", generations=args.generations, dream=args.dream or None)
+    cfg = _override(_config(args), "controller", generations=args.generations)
     _save(args, cfg)
+    if args.dream:  # a per-command choice, not saved into the run's config
+        cfg = _override(cfg, "controller", dream=True)
     executor = _executor(args)
     try:
         best = train_controller(args.run, cfg, executor, use_hidden=not args.zonly)
@@ -136,7 +139,7 @@ def _eval(args: argparse.Namespace) -> int:
         result = evaluate_run(args.run, cfg, executor)
     finally:
         executor.close()
-    for key in ("controller", "controller_zonly"):
+    for key in ("controller", "controller_zonly", "controller_dream"):
         if key in result:
             print(f"{key}: {result[key]['mean']:.1f} +- {result[key]['std']:.1f} over {result['episodes']} tracks")
     return 0

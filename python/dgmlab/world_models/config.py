@@ -129,13 +129,13 @@ class PipelineConfig:
         """``paper`` (the write-up's settings), ``small`` (a 2-core box, ~1.5 h) or ``tiny`` (tests, seconds)."""
         if name == "paper":
             return cls(zonly_generations=300)
-        if name == "small":  # measured: ~75 min niced on a shared 2-core box (README)
+        if name == "small":  # sized for ~75 min niced on a 2-core box shared with other jobs (README)
             return cls(
                 collect=CollectConfig(episodes=40, max_steps=300),
-                vae=VAEConfig(epochs=3),
+                vae=VAEConfig(epochs=2),
                 rnn=RNNConfig(seq_len=299, batch_size=8, epochs=30),
-                controller=ControllerConfig(popsize=16, rollouts=2, generations=30, max_steps=300, eval_every=10,
-                                            eval_rollouts=8, timeout_s=300.0),
+                controller=ControllerConfig(popsize=16, rollouts=1, generations=30, max_steps=250, eval_every=10,
+                                            eval_rollouts=4, timeout_s=300.0),
                 eval=EvalConfig(episodes=100, max_steps=1000),
             )
         if name == "tiny":

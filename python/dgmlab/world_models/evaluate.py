@@ -97,7 +97,7 @@ def plot_curves(run_dir: str | Path, path: str | Path) -> None:
         if (run / name).is_file():
             ax.plot([r[key] for r in read_csv(run / name)], lw=0.7)
         ax.set_title(title)
-    for sub, label in (("controller", "[z, h]"), ("controller_zonly", "z only")):
+    for sub, label in (("controller", "[z, h]"), ("controller_zonly", "z only"), ("controller_dream", "dream")):
         if (run / sub / "cmaes_metrics.csv").is_file():
             rows = read_csv(run / sub / "cmaes_metrics.csv")
             g = [r["generation"] for r in rows]

@@ -6,6 +6,7 @@ Run directory layout::
     data/ep_*.npz          episodes (storage format)       vae/     vae.pt, vae.json, vae_metrics.csv
     latents/ep_*.npz       (mu, log var) per frame         rnn/     rnn.pt, rnn.json, rnn_metrics.csv, initial_z.npy
     controller/            CMA-ES checkpoint and metrics   controller_zonly/  the z-only comparison
+    controller_dream/      a controller trained in the dream (``train-controller --dream``), scored in CarRacing
     eval.json              final scores                    figures/ PNGs and agent.gif
     stages.json            finished stages (a re-run skips them; unfinished ones resume from their checkpoints)
 """
@@ -57,8 +58,12 @@ def train_controller(run: Path, cfg: PipelineConfig, executor: Executor, use_hid
         tasks = [RolloutTask(params, 500_000 + gen * 1000 + j, spec) for j in range(c.eval_rollouts)]
         return np.asarray(executor.map(agent_return, tasks, timeout_s=c.timeout_s, retries=c.retries))
 
-    out = run / ("controller" if use_hidden else "controller_zonly")
-    return train_cmaes(out, settings, evaluate, reevaluate)
+    return train_cmaes(run / controller_dir(use_hidden, c.dream), settings, evaluate, reevaluate)
+
+
+def controller_dir(use_hidden: bool, dream: bool = False) -> str:
+    """``controller``, ``controller_zonly`` or ``controller_dream`` (trained inside the MDN-RNN)."""
+    return "controller_dream" if dream else ("controller" if use_hidden else "controller_zonly")
 
 
 def _stage_data(run: Path, cfg: PipelineConfig, executor: Executor, stage: str) -> None:
@@ -94,7 +99,7 @@ def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor) -> dict:
              n=min(8, len(episode["obs"]) // 2 - 1), temperature=cfg.rnn.temperature)
     plot_curves(run, figures / "curves.png")
     result: dict = {"episodes": cfg.eval.episodes, "max_steps": cfg.eval.max_steps, "first_seed": cfg.eval.seed}
-    for sub, use_hidden in (("controller", True), ("controller_zonly", False)):
+    for sub, use_hidden in (("controller", True), ("controller_zonly", False), ("controller_dream", True)):
         if not (run / sub / "cmaes_history.npz").is_file():
             continue
         params, spec = load_best(run / sub), agent_spec(run, cfg, use_hidden, cfg.eval.max_steps)
