@@ -4,9 +4,10 @@
 
 Measures (1) cProfile of CarRacing-v3 steps on Gymnasium's renderer and on the fast one, (2) frames/s of the bare
 environment in one process for both, (3) pixel equality of raw 96x96 frames and 64x64 observations over
-``--verify-seeds`` tracks x 3 policies, (4) frames/s of full agent rollouts (env + VAE + LSTM + controller) in one
-process, over all local cores (LocalExecutor) and on local Ray, and (5) the projected wall time of one `paper`
-generation (64 x 16 rollouts x 1000 frames) from the measured per-process rollout rate.
+``--verify-seeds`` tracks x 3 policies, (4) frames/s of full agent rollouts (env + VAE + LSTM + controller) in this
+process, in one worker, over all local cores (LocalExecutor) and on local Ray, and (5) the projected wall time of one
+`paper` generation (64 x 16 rollouts x 1000 frames) from the agent's frames per CPU-second. Wall-clock rates depend
+on what else the machine runs (the load average is recorded); rates per CPU-second do not, much.
 """
 
 from __future__ import annotations
@@ -30,23 +31,36 @@ from dgmlab.world_models.executors import LocalExecutor, RayExecutor
 from dgmlab.world_models.rollout import AgentSpec, RolloutTask, agent_return, random_policy
 
 
-def env_fps(fast: bool, steps: int, seed: int = 0, profile: bool = False) -> tuple[float, str]:
+def env_fps(fast: bool, steps: int, seed: int = 0) -> dict:
+    """Bare-environment frames/s in this process: wall clock and per CPU-second (robust to a shared machine)."""
     env = make_car_racing(fast)
     env.reset(seed=seed)
-    policy, prof = random_policy("white", np.random.default_rng(seed)), cProfile.Profile()
-    t0 = time.perf_counter()
-    if profile:
-        prof.enable()
+    policy = random_policy("white", np.random.default_rng(seed))
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         env.step(policy(None))
-    if profile:
-        prof.disable()
-    fps = steps / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     env.close()
-    text = io.StringIO()
-    if profile:
-        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(8)
-    return fps, text.getvalue()
+    return {"wall": steps / wall, "cpu": steps / cpu}
+
+
+def env_profile(fast: bool, steps: int) -> str:
+    prof, text = cProfile.Profile(), io.StringIO()
+    prof.runcall(env_fps, fast, steps)
+    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(10)
+    return text.getvalue()
+
+
+def agent_cpu_fps(root: Path, steps: int) -> dict:
+    """Full agent frames/s in this process (1 torch thread), wall and per CPU-second."""
+    import torch
+
+    torch.set_num_threads(1)
+    params = np.random.default_rng(0).normal(0, 0.1, n_params(32, 256))
+    agent_return(RolloutTask(params, 0, AgentSpec(str(root), True, 5, True)))
+    t0, c0 = time.perf_counter(), time.process_time()
+    agent_return(RolloutTask(params, 1, AgentSpec(str(root), True, steps, True)))
+    return {"wall": steps / (time.perf_counter() - t0), "cpu": steps / (time.process_time() - c0)}
 
 
 def verify(seeds: int, steps: int) -> dict:
@@ -106,11 +120,12 @@ def main() -> None:
                     help="only the pixel check, only the timings, or both")
     ap.add_argument("--out", type=Path, default=Path("bench/results/wm_env_speed.json"))
     args = ap.parse_args()
-    res: dict = {"cpu_count": os.cpu_count(), "steps": args.steps, "load_average_1min": os.getloadavg()[0]}
+    res: dict = {"cpu_count": os.cpu_count(), "steps": args.steps, "load_average_1min_start": os.getloadavg()[0]}
     if args.part != "speed":
         res["verify"] = verify(args.verify_seeds, args.verify_steps)
     if args.part != "verify":
         res.update(speed(args))
+    res["load_average_1min_end"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2))
     print(json.dumps({k: v for k, v in res.items() if not k.startswith("profile")}, indent=2))
@@ -118,22 +133,23 @@ def main() -> None:
 
 def speed(args: argparse.Namespace) -> dict:
     res: dict = {}
-    for fast in (False, True):
-        fps, prof = env_fps(fast, args.steps, profile=True)
-        res[f"profile_{'fast' if fast else 'gymnasium'}"] = prof
-        res[f"env_fps_{'fast' if fast else 'gymnasium'}"] = env_fps(fast, args.steps)[0]
+    for fast, name in ((False, "gymnasium"), (True, "fast")):
+        res[f"profile_{name}"] = env_profile(fast, args.steps)
+        res[f"env_fps_{name}"] = env_fps(fast, args.steps)
     with tempfile.TemporaryDirectory() as tmp:
         make_models(Path(tmp))
-        for name, ex in (("one_process", LocalExecutor(1)), ("all_cores_local", LocalExecutor(0))):
+        res["agent_fps_in_process"] = agent_cpu_fps(Path(tmp), args.steps)
+        for name, ex in (("one_worker", LocalExecutor(1)), ("all_cores_local", LocalExecutor(0))):
             res[f"agent_fps_{name}"] = rollout_fps(ex, Path(tmp), args.rollouts, args.steps)
             ex.close()
         if not args.no_ray:
             res["agent_fps_local_ray"] = rollout_fps(RayExecutor(None, 0), Path(tmp), args.rollouts, args.steps)
     paper = PipelineConfig.preset("paper").controller
     frames = paper.popsize * paper.rollouts * paper.max_steps
-    res["paper_generation_frames"] = frames
-    res["paper_generation_seconds_one_process"] = frames / res["agent_fps_one_process"]
-    res["paper_generation_seconds_64_workers"] = frames / res["agent_fps_one_process"] / 64
+    per_core = res["agent_fps_in_process"]["cpu"]  # one worker with a core to itself
+    res["paper_generation"] = {"frames": frames, "seconds_one_core": frames / per_core,
+                               "seconds_64_workers": frames / per_core / 64,
+                               "basis": "agent frames per CPU-second in one process; assumes a free core per worker"}
     return res
 
 
