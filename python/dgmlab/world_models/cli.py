@@ -97,11 +97,11 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _stage(args: argparse.Namespace, cfg, stages: tuple[str, ...]) -> None:
-    from dgmlab.world_models.pipeline import _stage_data
+    from dgmlab.world_models.pipeline import run_data_stage
 
     _save(args, cfg)
     for stage in stages:
-        _stage_data(args.run, cfg, None, stage)
+        run_data_stage(args.run, cfg, None, stage)
 
 
 def _train_vae(args: argparse.Namespace) -> int:

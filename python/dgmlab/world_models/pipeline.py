@@ -66,7 +66,8 @@ def controller_dir(use_hidden: bool, dream: bool = False) -> str:
     return "controller_dream" if dream else ("controller" if use_hidden else "controller_zonly")
 
 
-def _stage_data(run: Path, cfg: PipelineConfig, executor: Executor, stage: str) -> None:
+def run_data_stage(run: Path, cfg: PipelineConfig, executor: Executor | None, stage: str) -> None:
+    """One of ``collect`` (needs an executor), ``vae``, ``latents``, ``rnn``."""
     from dgmlab.world_models.collect import collect
     from dgmlab.world_models.mdn_rnn import load_latents, train_rnn
     from dgmlab.world_models.vae import export_latents, train_vae
@@ -149,7 +150,7 @@ def run_pipeline(run_dir: str | Path, cfg: PipelineConfig, executor: Executor, u
         elif stage == "eval":
             evaluate_run(run, cfg, executor)
         else:
-            _stage_data(run, cfg, executor, stage)
+            run_data_stage(run, cfg, executor, stage)
         done[stage] = {"seconds": round(time.monotonic() - t0, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                              time.gmtime())}
         done_file.write_text(json.dumps(done, indent=2))
