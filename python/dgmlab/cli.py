@@ -17,6 +17,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "dgmlab.flows.cli",
     "dgmlab.flows.compress_cli",
     "dgmlab.imitation.cli",
+    "dgmlab.world_models.cli",
 )
 
 
