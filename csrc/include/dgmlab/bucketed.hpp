@@ -33,18 +33,27 @@ inline constexpr unsigned kBucketPrecision = 26;           // default level-1 pr
 inline constexpr unsigned kDigitBits = 31;                 // uniform symbols above 2^31 values go in 31-bit digits
 inline constexpr uint64_t kDigitTotal = uint64_t{1} << kDigitBits;
 
-// ---- uniform symbols: v in [0, n), exact for n <= 2^31, in 31-bit digits above ------------------------------
+// ---- uniform symbols: v in [0, n), exact for n <= 2^31, in 31-bit digits above (see low_digit_range) -------
 inline bool is_pow2(uint64_t n) { return (n & (n - 1)) == 0; }
 inline unsigned log2_floor(uint64_t n) { return 63u - static_cast<unsigned>(__builtin_clzll(n)); }
 
 // Precision for a non-power-of-two uniform over n <= 2^31 values: at least 24 bits, and 2^p >= n.
 inline unsigned uniform_precision(uint64_t n) { return std::max(kBucketPrecision, log2_floor(n) + 1); }
 
+// Values above 2^31 are coded as a high digit (uniform over ceil(n / 2^31)) and a low digit over the values that
+// high digit leaves: 2^31, or fewer for the last one. Every decodable pair is then a value below n, which matters
+// when bits-back pops from content that was not pushed with this codec.
+inline uint64_t low_digit_range(uint64_t high, uint64_t n) {
+  const uint64_t rest = n - (high << kDigitBits);
+  return rest < kDigitTotal ? rest : kDigitTotal;
+}
+
 inline void push_uniform(Stream& st, uint64_t v, uint64_t n) {
   if (n <= 1) return;
   if (n > kDigitTotal) {  // low digit first, so that it is popped last
-    st.push_bits(static_cast<uint32_t>(v & (kDigitTotal - 1)), kDigitBits);
-    push_uniform(st, v >> kDigitBits, ((n - 1) >> kDigitBits) + 1);
+    const uint64_t high = v >> kDigitBits;
+    push_uniform(st, v & (kDigitTotal - 1), low_digit_range(high, n));
+    push_uniform(st, high, ((n - 1) >> kDigitBits) + 1);
     return;
   }
   if (is_pow2(n)) {
@@ -60,7 +69,7 @@ inline uint64_t pop_uniform(Stream& st, uint64_t n) {
   if (n <= 1) return 0;
   if (n > kDigitTotal) {
     const uint64_t high = pop_uniform(st, ((n - 1) >> kDigitBits) + 1);
-    return (high << kDigitBits) | st.pop_bits(kDigitBits);
+    return (high << kDigitBits) | pop_uniform(st, low_digit_range(high, n));
   }
   if (is_pow2(n)) return st.pop_bits(log2_floor(n));
   const unsigned p = uniform_precision(n);
