@@ -57,3 +57,12 @@ def test_import_dgmlab_stays_light():
     code = "import sys, dgmlab, dgmlab.coding; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cli_loads_without_the_rl_extra(tmp_path):
+    """`pip install .` has no gymnasium: every command module must load without it (handlers import it lazily)."""
+    blocker = tmp_path / "gymnasium.py"
+    blocker.write_text("raise ModuleNotFoundError(\"No module named 'gymnasium'\")\n")
+    code = "from dgmlab.cli import build_parser; build_parser()"
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env, timeout=120)

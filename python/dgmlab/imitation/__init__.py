@@ -10,10 +10,25 @@ Needs the ``[rl]`` extra (gymnasium). Train an expert, sample demonstrations, im
 
 from __future__ import annotations
 
-from dgmlab.imitation.demos import Demonstrations, sample_demonstrations
-from dgmlab.imitation.gail import GAIL, GAILConfig
-from dgmlab.imitation.onpolicy import TRPO, TRPOConfig
-from dgmlab.imitation.trpo import TRPOStepConfig
+import importlib
+from typing import Any
 
-__all__ = ["GAIL", "GAILConfig", "TRPO", "TRPOConfig", "TRPOStepConfig", "Demonstrations",
-           "sample_demonstrations"]
+# Public names -> defining module, imported on first use so that `dgmlab --help` (which loads this package's CLI)
+# works without the [rl] extra.
+_EXPORTS = {
+    "Demonstrations": "dgmlab.imitation.demos",
+    "sample_demonstrations": "dgmlab.imitation.demos",
+    "GAIL": "dgmlab.imitation.gail",
+    "GAILConfig": "dgmlab.imitation.gail",
+    "TRPO": "dgmlab.imitation.onpolicy",
+    "TRPOConfig": "dgmlab.imitation.onpolicy",
+    "TRPOStepConfig": "dgmlab.imitation.trpo",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dgmlab.imitation' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
