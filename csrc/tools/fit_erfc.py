@@ -49,12 +49,12 @@ def main() -> None:
         rows.append((a, b, coeffs))
     width = 16  # padded with zeros: evaluated by Estrin's scheme as a degree-15 polynomial
     assert max(len(c) for _, _, c in rows) <= width
-    out.append(f"struct ErfcPiece {{ double lo, hi; int n; double c[{width}]; }};")
+    out.append(f"struct ErfcPiece {{ double lo, hi; double c[{width}]; }};")
     out.append("// erfc(x) = exp(-x^2) * sum_k c[k] t^k on [lo, hi), t = (2x - lo - hi) / (hi - lo)")
     out.append(f"inline constexpr ErfcPiece kErfcPieces[{len(rows)}] = {{")
     for a, b, c in rows:
         cs = ", ".join(mp.nstr(v, 20, min_fixed=-1, max_fixed=1) for v in c)
-        out.append(f"    {{{a}, {b}, {len(c)}, {{{cs}}}}},")
+        out.append(f"    {{{a}, {b}, {{{cs}}}}},")
     out.append("};")
     def tail(t):
         y = (t + 1) / 512  # y = 1/x^2

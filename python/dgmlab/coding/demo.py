@@ -31,16 +31,18 @@ def row_context(above: np.ndarray | None, above2: np.ndarray | None, width: int)
     return mean, 1.0 + 0.2 * gradient
 
 
-def channel_models(mean: np.ndarray, scale: np.ndarray, green: np.ndarray | None) -> list[DiscretizedLogistic]:
-    """Green is coded first; red and blue add green's prediction error to their own prediction."""
-    models = [DiscretizedLogistic(mean[:, 1], scale[:, 1], bin_width=1.0, support=(0, 255))]
-    if green is not None:
-        residual = green - mean[:, 1]
-        for c in (0, 2):
-            models.append(
-                DiscretizedLogistic(mean[:, c] + residual, 0.5 + 0.3 * scale[:, c], bin_width=1.0, support=(0, 255))
-            )
-    return models
+def green_model(mean: np.ndarray, scale: np.ndarray) -> DiscretizedLogistic:
+    """Green is coded first, from its own prediction."""
+    return DiscretizedLogistic(mean[:, 1], scale[:, 1], bin_width=1.0, support=(0, 255))
+
+
+def red_blue_models(mean: np.ndarray, scale: np.ndarray, green: np.ndarray) -> list[DiscretizedLogistic]:
+    """Red and blue add green's prediction error to their own prediction."""
+    residual = green - mean[:, 1]
+    return [
+        DiscretizedLogistic(mean[:, c] + residual, 0.5 + 0.3 * scale[:, c], bin_width=1.0, support=(0, 255))
+        for c in (0, 2)
+    ]
 
 
 def encode_image(image: np.ndarray, num_streams: int = 8) -> bytes:
@@ -50,10 +52,10 @@ def encode_image(image: np.ndarray, num_streams: int = 8) -> bytes:
     for r in reversed(range(height)):
         mean, scale = row_context(image[r - 1] if r >= 1 else None, image[r - 2] if r >= 2 else None, width)
         row = image[r].astype(np.int64)
-        green_model, red_model, blue_model = channel_models(mean, scale, row[:, 1].astype(np.float64))
+        red_model, blue_model = red_blue_models(mean, scale, row[:, 1].astype(np.float64))
         blue_model.push(msg, row[:, 2])  # pushed in reverse: the decoder pops green, red, blue
         red_model.push(msg, row[:, 0])
-        green_model.push(msg, row[:, 1])
+        green_model(mean, scale).push(msg, row[:, 1])
     return msg.to_bytes()
 
 
@@ -63,9 +65,8 @@ def decode_image(data: bytes, height: int, width: int) -> np.ndarray:
     out = np.zeros((height, width, 3), dtype=np.uint8)
     for r in range(height):
         mean, scale = row_context(out[r - 1] if r >= 1 else None, out[r - 2] if r >= 2 else None, width)
-        (green_model,) = channel_models(mean, scale, None)
-        green = green_model.pop(msg)
-        _, red_model, blue_model = channel_models(mean, scale, green.astype(np.float64))
+        green = green_model(mean, scale).pop(msg)
+        red_model, blue_model = red_blue_models(mean, scale, green.astype(np.float64))
         out[r, :, 1], out[r, :, 0], out[r, :, 2] = green, red_model.pop(msg), blue_model.pop(msg)
     if msg.initial_bits_used() != drawn:
         raise ValueError("corrupt data: decoding ran past the end of the message")

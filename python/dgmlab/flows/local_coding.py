@@ -274,9 +274,8 @@ class FlowPlusPlusCoder:
     :param batch_shape: ``(B, C, H, W)`` of the integer images coded together.
     :param params: δ, σ, range.
     :param fuse: code each run of actnorm / 1x1 convolution layers as one block layer
-        (:func:`fuse_pixel_layers`); part of the code, so the decoder must use the same setting. Off by default
-        until the coder's initial-bits outliers are fixed (see tests/bitsback, strict xfail): with them, the two
-        codings hit different outliers for a given seed, and the README's measurements use layer-by-layer coding.
+        (:func:`fuse_pixel_layers`); part of the code, so the decoder must use the same setting. Off by default:
+        the README's measurements use layer-by-layer coding.
     """
 
     def __init__(self, model: FlowPlusPlus, batch_shape: tuple[int, int, int, int],
