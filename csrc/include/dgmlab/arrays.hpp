@@ -164,7 +164,8 @@ inline void push_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, c
   check_finite("mean", mean, n);
   check_positive("std", std, n);
   check_symbols(symbols, n, 0, t.size() - 1);
-  push_each_planned(msg, n, [&](size_t i) { return plan_bucketed(GaussianBucketsModel(t, mean[i], std[i]), symbols[i]); });
+  push_each_planned(msg, n,
+                    [&](size_t i) { return plan_bucketed(GaussianBucketsModel(t, mean[i], std[i]), symbols[i]); });
 }
 inline void pop_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, int64_t* out, const double* mean,
                                  const double* std, size_t n) {

@@ -182,7 +182,8 @@ class Message {
       for (size_t k0 = 0; k0 < longest; k0 += kPlanBlock) {
         const size_t block = std::min(kPlanBlock, longest - k0);
         for (size_t j = 0; j < group; ++j)
-          for (size_t k = k0; k < std::min(k0 + block, chunk[j].size); ++k) codes[j][k - k0] = plan(chunk[j].item(k, true));
+          for (size_t k = k0; k < std::min(k0 + block, chunk[j].size); ++k)
+            codes[j][k - k0] = plan(chunk[j].item(k, true));
         for (size_t k = k0; k < k0 + block; ++k)
           for (size_t j = 0; j < group; ++j)
             if (k < chunk[j].size) apply(st[j], codes[j][k - k0]);

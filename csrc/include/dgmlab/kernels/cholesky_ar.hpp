@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 // Always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the CPU kernels) gets all
 // of the arithmetic in that ISA.
@@ -47,20 +48,87 @@ DGMLAB_CHOLESKY_INLINE double dot(const double* a, const double* b, int n) {
   return s;
 }
 
-// Lower triangle of L := J J^T (entries above the diagonal are left untouched).
+// dot(a[r], b[c], n) for R rows a[r] and C rows b[c] at once: out[r][c] gets exactly the bits dot() gives, but the
+// R * C accumulator chains run side by side and each loaded vector serves several of them (one dot alone waits on
+// its adds' latency and loads two vectors per multiply-add).
+template <int R, int C>
+DGMLAB_CHOLESKY_INLINE void dot_block(const double* const (&a)[R], const double* const (&b)[C], int n,
+                                      double (&out)[R][C]) {
+  int k = 0;
+  double q[R][C][8];
+#if defined(__GNUC__)
+  // Eight lanes of a GCC/Clang vector hold one pair's eight partial sums: lane l is acc[l] of dot(). The compiler
+  // keeps the R * C accumulators in registers (one zmm each with AVX-512, two ymm with AVX2) and the lane-wise
+  // IEEE operations are the scalar ones, so the bits do not depend on the vector width.
+  typedef double V __attribute__((vector_size(64)));
+  V acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = V{} * 0.0;
+  for (; k + 8 <= n; k += 8) {
+    V va[R], vb[C];
+    for (int r = 0; r < R; ++r) std::memcpy(&va[r], a[r] + k, sizeof(V));
+    for (int c = 0; c < C; ++c) std::memcpy(&vb[c], b[c] + k, sizeof(V));
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] += va[r] * vb[c];
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) std::memcpy(q[r][c], &acc[r][c], sizeof(V));
+#else
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c)
+      for (int l = 0; l < 8; ++l) q[r][c][l] = 0.0;
+  for (; k + 8 <= n; k += 8)
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c)
+        for (int l = 0; l < 8; ++l) q[r][c][l] += a[r][k + l] * b[c][k + l];
+#endif
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      const double* p = q[r][c];
+      double s = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+      for (int m = k; m < n; ++m) s += a[r][m] * b[c][m];
+      out[r][c] = s;
+    }
+}
+
+// Lower triangle of L := J J^T (entries above the diagonal are left untouched), in blocks of 4 x 4 entries.
 DGMLAB_CHOLESKY_INLINE void gram_lower(const double* J, int d, double* L) {
-  for (int i = 0; i < d; ++i)
+  constexpr int R = 4, C = 4;
+  int i0 = 0;
+  for (; i0 + R <= d; i0 += R) {
+    const double* const a[R] = {J + i0 * d, J + (i0 + 1) * d, J + (i0 + 2) * d, J + (i0 + 3) * d};
+    for (int j0 = 0; j0 < i0 + R; j0 += C) {  // j0 + C <= i0 + R <= d: the column block stays inside J
+      const double* const b[C] = {J + j0 * d, J + (j0 + 1) * d, J + (j0 + 2) * d, J + (j0 + 3) * d};
+      double out[R][C];
+      dot_block<R, C>(a, b, d, out);
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c)
+          if (j0 + c <= i0 + r) L[(i0 + r) * d + j0 + c] = out[r][c];
+    }
+  }
+  for (int i = i0; i < d; ++i)
     for (int j = 0; j <= i; ++j) L[i * d + j] = dot(J + i * d, J + j * d, d);
 }
 
-// In place: lower triangle of S (= J J^T) -> its Cholesky factor (Cholesky-Banachiewicz, row by row).
+// In place: lower triangle of S (= J J^T) -> its Cholesky factor, column by column (Cholesky-Crout):
+//   L_jj = sqrt(S_jj - sum_{k<j} L_jk^2),  L_ij = (S_ij - sum_{k<j} L_ik L_jk) / L_jj  (i > j),
+// every entry with the same dot() as the row-by-row order gives (so the same bits), four rows of a column at once.
 DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
-  for (int i = 0; i < d; ++i) {
-    double* Li = L + i * d;
-    for (int j = 0; j < i; ++j) Li[j] = (Li[j] - dot(Li, L + j * d, j)) / L[j * d + j];
-    const double pivot = Li[i] - dot(Li, Li, i);
-    if (!(pivot > 0.0) || !std::isfinite(pivot)) return Result{Status::kNotPositiveDefinite, i, pivot};
-    Li[i] = std::sqrt(pivot);
+  constexpr int R = 4;
+  for (int j = 0; j < d; ++j) {
+    double* Lj = L + j * d;
+    const double pivot = Lj[j] - dot(Lj, Lj, j);
+    if (!(pivot > 0.0) || !std::isfinite(pivot)) return Result{Status::kNotPositiveDefinite, j, pivot};
+    Lj[j] = std::sqrt(pivot);
+    int i = j + 1;
+    for (; i + R <= d; i += R) {
+      const double* const a[R] = {L + i * d, L + (i + 1) * d, L + (i + 2) * d, L + (i + 3) * d};
+      const double* const b[1] = {Lj};
+      double out[R][1];
+      dot_block<R, 1>(a, b, j, out);
+      for (int r = 0; r < R; ++r) L[(i + r) * d + j] = (L[(i + r) * d + j] - out[r][0]) / Lj[j];
+    }
+    for (; i < d; ++i) L[i * d + j] = (L[i * d + j] - dot(L + i * d, Lj, j)) / Lj[j];
   }
   return Result{Status::kOk, -1, 0.0};
 }
