@@ -133,21 +133,49 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
   return Result{Status::kOk, -1, 0.0};
 }
 
-// A (strictly lower, zeros elsewhere) and M = L^-1 (lower) from L: row i of A is sum_{k<i} L_ik M[k, :].
+// A (strictly lower, zeros elsewhere) and M = L^-1 (lower) from L: row i of A is sum_{k<i} L_ik M[k, :], each
+// entry summed over k upwards from 0.0. Rows go in blocks of four: the terms with k below the block's first row
+// come from rows of M already final, eight columns at a time in registers (a term L_ik M_kj with j > k adds
+// lik * 0 = 0 to a sum that is still +0, so every entry sees the same additions as one row at a time gives); the
+// terms with k inside the block follow row by row.
 DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d, double* A, double* M) {
-  for (int i = 0; i < d; ++i) {
-    double* Ai = A + i * d;
-    double* Mi = M + i * d;
-    for (int j = 0; j < d; ++j) Ai[j] = 0.0;
-    for (int k = 0; k < i; ++k) {
-      const double lik = L[i * d + k];
-      const double* Mk = M + k * d;
-      for (int j = 0; j <= k; ++j) Ai[j] += lik * Mk[j];
+  constexpr int R = 4;
+  for (int i0 = 0; i0 < d; i0 += R) {
+    const int rows = d - i0 < R ? d - i0 : R;
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < d; ++j) A[(i0 + r) * d + j] = 0.0;
+    int j0 = 0;
+#if defined(__GNUC__)
+    typedef double V __attribute__((vector_size(64)));
+    for (; j0 + 8 <= d && j0 < i0; j0 += 8) {
+      V acc[R];
+      for (int r = 0; r < R; ++r) acc[r] = V{};
+      for (int k = j0; k < i0; ++k) {
+        V m;
+        std::memcpy(&m, M + k * d + j0, sizeof m);
+        for (int r = 0; r < rows; ++r) acc[r] += L[(i0 + r) * d + k] * m;
+      }
+      for (int r = 0; r < rows; ++r) std::memcpy(A + (i0 + r) * d + j0, &acc[r], sizeof(V));
     }
-    const double lii = L[i * d + i];
-    for (int j = 0; j < i; ++j) Mi[j] = -Ai[j] / lii;
-    Mi[i] = 1.0 / lii;
-    for (int j = i + 1; j < d; ++j) Mi[j] = 0.0;
+#endif
+    for (int r = 0; r < rows; ++r) {  // the columns left over, then the terms with k inside the block
+      const int i = i0 + r;
+      double* Ai = A + i * d;
+      for (int k = j0; k < i0; ++k) {
+        const double lik = L[i * d + k];
+        for (int j = j0; j <= k; ++j) Ai[j] += lik * M[k * d + j];
+      }
+      for (int k = i0; k < i; ++k) {
+        const double lik = L[i * d + k];
+        for (int j = 0; j <= k; ++j) Ai[j] += lik * M[k * d + j];
+      }
+      const double lii = L[i * d + i];
+      double* Mi = M + i * d;
+      for (int j = 0; j < i; ++j) Mi[j] = -Ai[j] / lii;
+      Mi[i] = 1.0 / lii;
+      for (int j = i; j < d; ++j) Ai[j] = 0.0;
+      for (int j = i + 1; j < d; ++j) Mi[j] = 0.0;
+    }
   }
 }
 
