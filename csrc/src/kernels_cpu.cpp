@@ -65,19 +65,24 @@ void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, i
   double* Ag = Lg + dd * kLanes;
   double* Mg = Ag + dd * kLanes;
   double* Sg = Mg + dd * kLanes;
-  for (int l = 0; l < kLanes; ++l) {
-    const std::int64_t b = first + l;
-    for (std::int64_t e = 0; e < dd; ++e)
-      Jg[e * kLanes + l] = b < B ? J[b * dd + e] : (e % (d + 1) == 0 ? 1.0 : 0.0);
+  // Lane l reads matrix first + l, or the identity past the end of the batch. Loops run over elements outside and
+  // lanes inside, with plain pointers per lane, so each step moves one contiguous group of kLanes values.
+  const int count = static_cast<int>(std::min<std::int64_t>(kLanes, B - first));
+  const double* src[kLanes];
+  for (int l = 0; l < count; ++l) src[l] = J + (first + l) * dd;
+  for (std::int64_t e = 0; e < dd; ++e) {
+    double* group = Jg + e * kLanes;
+    for (int l = 0; l < count; ++l) group[l] = src[l][e];
+    for (int l = count; l < kLanes; ++l) group[l] = e % (d + 1) == 0 ? 1.0 : 0.0;
   }
   cholesky_ar::cholesky_to_ar_interleaved<kLanes>(Jg, d, sigma, max_cond, Lg, Ag, Sg, Mg, results);
-  for (int l = 0; l < kLanes && first + l < B; ++l) {
-    const std::int64_t b = first + l;
-    for (std::int64_t e = 0; e < dd; ++e) {
-      L[b * dd + e] = Lg[e * kLanes + l];
-      A[b * dd + e] = Ag[e * kLanes + l];
-    }
-    for (int i = 0; i < d; ++i) std_dev[b * d + i] = Sg[i * kLanes + l];
+  for (int l = 0; l < count; ++l) {
+    double* Lb = L + (first + l) * dd;
+    double* Ab = A + (first + l) * dd;
+    double* Sb = std_dev + (first + l) * d;
+    for (std::int64_t e = 0; e < dd; ++e) Lb[e] = Lg[e * kLanes + l];
+    for (std::int64_t e = 0; e < dd; ++e) Ab[e] = Ag[e * kLanes + l];
+    for (int i = 0; i < d; ++i) Sb[i] = Sg[i * kLanes + l];
   }
 }
 

@@ -217,7 +217,9 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
                                                        double* L, double* A, double* std_dev, double* M,
                                                        Result* results) {
   for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
-  for (int e = 0; e < d * d; ++e)
+  bool all_finite = true;  // one branch-free pass first (v - v is 0 exactly for finite v); lane by lane if needed
+  for (int e = 0; e < d * d * W; ++e) all_finite &= J[e] - J[e] == 0.0;
+  for (int e = 0; e < d * d && !all_finite; ++e)
     for (int l = 0; l < W; ++l)
       if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
         results[l] = Result{Status::kNonFinite, e, J[e * W + l]};
@@ -253,20 +255,23 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
       for (int l = 0; l < W; ++l) L[(i * d + j) * W + l] = 0.0;
     for (int l = 0; l < W; ++l) std_dev[i * W + l] = L[(i * d + i) * W + l];
   }
-  // A[i, :] = sum_{k<i} L_ik M[k, :],  M[i, j] = -A_ij / L_ii,  M_ii = 1 / L_ii.
+  // A_ij = sum_{j<=k<i} L_ik M_kj (k upwards from 0.0, in a register),  M_ij = -A_ij / L_ii,  M_ii = 1 / L_ii.
   for (int i = 0; i < d; ++i) {
     double* Ai = A + i * d * W;
     double* Mi = M + i * d * W;
-    for (int e = 0; e < d * W; ++e) Ai[e] = 0.0;
-    for (int k = 0; k < i; ++k)
-      for (int j = 0; j <= k; ++j)
-        for (int l = 0; l < W; ++l) Ai[j * W + l] += L[(i * d + k) * W + l] * M[(k * d + j) * W + l];
     const double* Lii = L + (i * d + i) * W;
-    for (int j = 0; j < i; ++j)
+    for (int j = 0; j < i; ++j) {
+      double acc[W];
+      for (int l = 0; l < W; ++l) acc[l] = 0.0;
+      for (int k = j; k < i; ++k)
+        for (int l = 0; l < W; ++l) acc[l] += L[(i * d + k) * W + l] * M[(k * d + j) * W + l];
       for (int l = 0; l < W; ++l) {
-        Mi[j * W + l] = -Ai[j * W + l] / Lii[l];
+        Ai[j * W + l] = acc[l];
+        Mi[j * W + l] = -acc[l] / Lii[l];
         norm_m[l] += Mi[j * W + l] * Mi[j * W + l];
       }
+    }
+    for (int e = i * W; e < d * W; ++e) Ai[e] = 0.0;
     for (int l = 0; l < W; ++l) {
       Mi[i * W + l] = 1.0 / Lii[l];
       norm_m[l] += Mi[i * W + l] * Mi[i * W + l];
