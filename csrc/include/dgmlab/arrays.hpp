@@ -63,10 +63,10 @@ inline void check_symbols(const int64_t* s, size_t n, int64_t lo, int64_t hi) {
 inline void check_location_scale(const char* scale_name, const double* loc, const double* scale,
                                  const int64_t* symbols, size_t n, const Grid& g) {
   check_grid(g);
-  const size_t i = first_failing(n, [&](size_t j) {
-    const bool params = finite(loc[j]) & finite(scale[j]) & (scale[j] > 0);
-    return symbols ? params & (symbols[j] >= g.lo) & (symbols[j] <= g.hi) : params;
-  });
+  const auto params = [&](size_t j) { return finite(loc[j]) & finite(scale[j]) & (scale[j] > 0); };
+  const size_t i = symbols ? first_failing(n, [&](size_t j) {
+    return params(j) & (symbols[j] >= g.lo) & (symbols[j] <= g.hi);
+  }) : first_failing(n, params);
   if (i == n) return;
   check_finite("mean", loc, n);
   check_positive(scale_name, scale, n);

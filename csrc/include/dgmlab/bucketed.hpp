@@ -91,9 +91,9 @@ inline uint32_t quantise_cdf(const Model& m, int64_t b, double f) {
   if (b <= 0) return 0;
   if (b >= nb) return static_cast<uint32_t>(total);
   // Both conversions go through int64 (one instruction each on x86-64; uint64 <-> double takes several), which
-  // is exact here: total - 2 NB and f r lie in [0, 2^31].
-  const double r = static_cast<double>(total - 2 * nb);
-  return static_cast<uint32_t>(static_cast<int64_t>(f * r)) + static_cast<uint32_t>(2 * b);
+  // is exact here: total - 2 NB and f (total - 2 NB) lie in [0, 2^31].
+  return static_cast<uint32_t>(static_cast<int64_t>(f * static_cast<double>(total - 2 * nb))) +
+         static_cast<uint32_t>(2 * b);
 }
 
 // C(b) given first = bucket_begin(b); F is evaluated only strictly inside (0, NB).

@@ -74,8 +74,13 @@ DGMLAB_HD double select(bool c, double a, double b) {
   return double_of((bits_of(a) & mask) | (bits_of(b) & ~mask));
 }
 
-// x = 2^e m for finite x > 0 (subnormals included), m in [sqrt(1/2), sqrt(2)): both logs start here.
-DGMLAB_HD void split_log_argument(double x, double& m, int& e) {
+// Both logs start here: false with the result in `special` for x <= 0, NaN and +inf (log 0 = -inf, NaN below 0,
+// +inf at +inf); else true with x = 2^e m, m in [sqrt(1/2), sqrt(2)) (subnormals included).
+DGMLAB_HD bool split_log_argument(double x, double& special, double& m, int& e) {
+  if (!(x > 0.0) || x == kInf) {
+    special = x == 0.0 ? -kInf : x > 0.0 ? x : kNaN;
+    return false;
+  }
   e = 0;
   if (x < 2.2250738585072014e-308) {  // subnormal: scale into the normal range first
     x *= 18014398509481984.0;         // 2^54
@@ -89,6 +94,7 @@ DGMLAB_HD void split_log_argument(double x, double& m, int& e) {
     m *= 0.5;
     e += 1;
   }
+  return true;
 }
 
 namespace detail {
@@ -134,11 +140,9 @@ inline double exp(double y) {
 
 // Natural log of x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(f), f = (m - 1)/(m + 1).
 inline double log(double x) {
-  if (!(x > 0)) return x == 0 ? -kInf : kNaN;
-  if (x == kInf) return x;
-  double m;
+  double special, m;
   int e;
-  split_log_argument(x, m, e);
+  if (!split_log_argument(x, special, m, e)) return special;
   const double f = (m - 1.0) / (m + 1.0);
   const double s = f * f;
   static constexpr double kAtanh[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
@@ -193,11 +197,9 @@ DGMLAB_HD double exp_hd(double x) {
 //   log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.1716,
 //   2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ... + s^20/21)  (remainder < 1e-18).
 DGMLAB_HD double log_hd(double x) {
-  if (!(x > 0.0)) return x == 0.0 ? -kInf : kNaN;
-  if (x == kInf) return x;
-  double m;
+  double special, m;
   int e;
-  split_log_argument(x, m, e);
+  if (!split_log_argument(x, special, m, e)) return special;
   const double s = (m - 1.0) / (m + 1.0);
   const double s2 = s * s;
   double p = 1.0 / 21.0;

@@ -181,9 +181,14 @@ class Message {
       Code codes[kLockstep][kPlanBlock];
       for (size_t k0 = 0; k0 < longest; k0 += kPlanBlock) {
         const size_t block = std::min(kPlanBlock, longest - k0);
-        for (size_t j = 0; j < group; ++j)
-          for (size_t k = k0; k < std::min(k0 + block, chunk[j].size); ++k)
-            codes[j][k - k0] = plan(chunk[j].item(k, true));
+        for (size_t j = 0; j < group; ++j) {
+          const size_t end = std::min(k0 + block, chunk[j].size), top = chunk[j].first + chunk[j].size - 1;
+          for (size_t k = k0; k < end; ++k) codes[j][k - k0] = plan(top - k);  // item(k, true)
+        }
+        if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
+          for (size_t k = 0; k < std::min(block, chunk[0].size - k0); ++k) apply(st[0], codes[0][k]);
+          continue;
+        }
         for (size_t k = k0; k < k0 + block; ++k)
           for (size_t j = 0; j < group; ++j)
             if (k < chunk[j].size) apply(st[j], codes[j][k - k0]);
