@@ -141,13 +141,14 @@ inline Edge edge_at(const Model& m, int64_t b) {
   return {b, first, bucket_cdf(m, b, first)};
 }
 
-// The edges [lo, hi) of the bucket whose quantised range holds cf: gallop from the model's guess, then bisect.
 #if defined(__GNUC__)
 #define DGMLAB_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define DGMLAB_ALWAYS_INLINE inline
 #endif
 
+// The edges [lo, hi) of the bucket whose quantised range holds cf: gallop from the model's guess, then bisect.
+// Always inlined: it sits on the decoder's dependency chain, where a call's prologue and epilogue add latency.
 template <class Model>
 DGMLAB_ALWAYS_INLINE std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
   const int64_t nb = m.num_buckets();
