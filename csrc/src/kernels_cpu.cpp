@@ -12,6 +12,7 @@
 // bits as the baseline: sums run in a fixed order and nothing is contracted into FMAs (-ffp-contract=off).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define DGMLAB_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define DGMLAB_AVX512_DISPATCH 1
 #else
 #define DGMLAB_TARGET_CLONES
 #endif
@@ -25,21 +26,47 @@ void keep_first(Failure& first, const Failure& f) {
   if (first.code == 0 || f.index < first.index) first = f;
 }
 
-// One matrix, computed in `aligned` (4 d^2 doubles on a 64-byte boundary): J is copied there and L, A copied out,
-// so that the blocked loops' vector loads never split across cache lines (1.7x faster at d = 256 on AVX-512);
-// the copies cost O(d^2) against the conversion's O(d^3).
-DGMLAB_TARGET_CLONES
-cholesky_ar::Result cholesky_to_ar_one(const double* J, int d, double sigma, double max_cond, double* L, double* A,
-                                       double* std_dev, double* aligned) {
+// One matrix with block size B (cholesky_ar.hpp), computed in `aligned` (4 d^2 doubles on a 64-byte boundary): J
+// is copied there and L, A copied out, so that the blocked loops' vector loads never split across cache lines (J J^T
+// took 1.7x less time at d = 256 with AVX-512 here); the copies cost O(d^2) against the conversion's O(d^3).
+template <int B>
+DGMLAB_CHOLESKY_INLINE cholesky_ar::Result cholesky_to_ar_aligned(const double* J, int d, double sigma,
+                                                                 double max_cond, double* L, double* A,
+                                                                 double* std_dev, double* aligned) {
   const std::size_t dd = static_cast<std::size_t>(d) * d;
   double* Ja = aligned;
   double* La = Ja + dd;
   double* Aa = La + dd;
   std::copy(J, J + dd, Ja);
-  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar(Ja, d, sigma, max_cond, La, Aa, std_dev, Aa + dd);
+  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar<B>(Ja, d, sigma, max_cond, La, Aa, std_dev, Aa + dd);
   std::copy(La, La + dd, L);
   std::copy(Aa, Aa + dd, A);
   return r;
+}
+
+// Blocks of 4 need AVX-512's 32 vector registers; narrower machines (AVX2, SSE2, NEON) run blocks of 1, which
+// do not spill there. Both give the same bits.
+DGMLAB_TARGET_CLONES
+cholesky_ar::Result cholesky_to_ar_narrow(const double* J, int d, double sigma, double max_cond, double* L,
+                                          double* A, double* std_dev, double* aligned) {
+  return cholesky_to_ar_aligned<1>(J, d, sigma, max_cond, L, A, std_dev, aligned);
+}
+
+#ifdef DGMLAB_AVX512_DISPATCH
+__attribute__((target("avx512f")))
+cholesky_ar::Result cholesky_to_ar_wide(const double* J, int d, double sigma, double max_cond, double* L, double* A,
+                                        double* std_dev, double* aligned) {
+  return cholesky_to_ar_aligned<4>(J, d, sigma, max_cond, L, A, std_dev, aligned);
+}
+#endif
+
+cholesky_ar::Result cholesky_to_ar_one(const double* J, int d, double sigma, double max_cond, double* L, double* A,
+                                       double* std_dev, double* aligned) {
+#ifdef DGMLAB_AVX512_DISPATCH
+  static const bool wide = __builtin_cpu_supports("avx512f");
+  if (wide) return cholesky_to_ar_wide(J, d, sigma, max_cond, L, A, std_dev, aligned);
+#endif
+  return cholesky_to_ar_narrow(J, d, sigma, max_cond, L, A, std_dev, aligned);
 }
 
 // The first 64-byte boundary in `buffer` (which holds 8 spare doubles for it).

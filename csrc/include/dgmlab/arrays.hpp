@@ -25,8 +25,8 @@ inline void check_grid(const Grid& g) {
   if (g.lo < -kMaxSymbol || g.hi > kMaxSymbol) fail("support: bounds must lie within +-2^62");
 }
 
-// The first i < n with !ok(i), or n. A parallel, branch-free scan: validation runs on every call, so a serial
-// one would cap the speed-up from coding streams in parallel.
+// The first i < n with !ok(i), or n. A parallel scan: validation runs on every call, so a serial one would cap
+// the speed-up from coding streams in parallel.
 inline constexpr size_t kParallelCheck = size_t{1} << 15;
 
 template <class Ok>

@@ -63,7 +63,7 @@ DGMLAB_CHOLESKY_INLINE void dot_block(const double* const (&a)[R], const double*
   typedef double V __attribute__((vector_size(64)));
   V acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = V{} * 0.0;
+    for (int c = 0; c < C; ++c) acc[r][c] = V{};
   for (; k + 8 <= n; k += 8) {
     V va[R], vb[C];
     for (int r = 0; r < R; ++r) std::memcpy(&va[r], a[r] + k, sizeof(V));
@@ -91,14 +91,21 @@ DGMLAB_CHOLESKY_INLINE void dot_block(const double* const (&a)[R], const double*
     }
 }
 
-// Lower triangle of L := J J^T (entries above the diagonal are left untouched), in blocks of 4 x 4 entries.
+// The loops below take a block size B as a template argument. B = 4 keeps up to 16 accumulators of eight doubles in
+// registers, which suits AVX-512 (32 of them) only; B = 1 is the plain one-entry-at-a-time form, for narrower
+// machines (see kernels_cpu.cpp). Every B gives the same bits.
+
+// Lower triangle of L := J J^T (entries above the diagonal are left untouched), in blocks of B x B entries.
+template <int B>
 DGMLAB_CHOLESKY_INLINE void gram_lower(const double* J, int d, double* L) {
-  constexpr int R = 4, C = 4;
+  constexpr int R = B, C = B;
   int i0 = 0;
-  for (; i0 + R <= d; i0 += R) {
-    const double* const a[R] = {J + i0 * d, J + (i0 + 1) * d, J + (i0 + 2) * d, J + (i0 + 3) * d};
+  for (; B > 1 && i0 + R <= d; i0 += R) {
+    const double* a[R];
+    for (int r = 0; r < R; ++r) a[r] = J + (i0 + r) * d;
     for (int j0 = 0; j0 < i0 + R; j0 += C) {  // j0 + C <= i0 + R <= d: the column block stays inside J
-      const double* const b[C] = {J + j0 * d, J + (j0 + 1) * d, J + (j0 + 2) * d, J + (j0 + 3) * d};
+      const double* b[C];
+      for (int c = 0; c < C; ++c) b[c] = J + (j0 + c) * d;
       double out[R][C];
       dot_block<R, C>(a, b, d, out);
       for (int r = 0; r < R; ++r)
@@ -112,18 +119,20 @@ DGMLAB_CHOLESKY_INLINE void gram_lower(const double* J, int d, double* L) {
 
 // In place: lower triangle of S (= J J^T) -> its Cholesky factor, column by column (Cholesky-Crout):
 //   L_jj = sqrt(S_jj - sum_{k<j} L_jk^2),  L_ij = (S_ij - sum_{k<j} L_ik L_jk) / L_jj  (i > j),
-// every entry with the same dot() as the row-by-row order gives (so the same bits), four rows of a column at once.
+// every entry with the same dot() as the row-by-row order gives (so the same bits), B rows of a column at once.
+template <int B>
 DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
-  constexpr int R = 4;
+  constexpr int R = B > 1 ? B : 1;
   for (int j = 0; j < d; ++j) {
     double* Lj = L + j * d;
     const double pivot = Lj[j] - dot(Lj, Lj, j);
     if (!(pivot > 0.0) || !std::isfinite(pivot)) return Result{Status::kNotPositiveDefinite, j, pivot};
     Lj[j] = std::sqrt(pivot);
     int i = j + 1;
-    for (; i + R <= d; i += R) {
-      const double* const a[R] = {L + i * d, L + (i + 1) * d, L + (i + 2) * d, L + (i + 3) * d};
-      const double* const b[1] = {Lj};
+    for (; B > 1 && i + R <= d; i += R) {
+      const double* a[R];
+      for (int r = 0; r < R; ++r) a[r] = L + (i + r) * d;
+      const double* b[1] = {Lj};
       double out[R][1];
       dot_block<R, 1>(a, b, j, out);
       for (int r = 0; r < R; ++r) L[(i + r) * d + j] = (L[(i + r) * d + j] - out[r][0]) / Lj[j];
@@ -134,12 +143,13 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
 }
 
 // A (strictly lower, zeros elsewhere) and M = L^-1 (lower) from L: row i of A is sum_{k<i} L_ik M[k, :], each
-// entry summed over k upwards from 0.0. Rows go in blocks of four: the terms with k below the block's first row
+// entry summed over k upwards from 0.0. Rows go in blocks of B: the terms with k below the block's first row
 // come from rows of M already final, eight columns at a time in registers (a term L_ik M_kj with j > k adds
-// lik * 0 = 0 to a sum that is still +0, so every entry sees the same additions as one row at a time gives); the
-// terms with k inside the block follow row by row.
+// L_ik * 0 = 0, L being finite after a successful factorisation, to a sum that is still +0, so every entry sees the
+// same additions as one row at a time gives); the terms with k inside the block follow row by row.
+template <int B>
 DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d, double* A, double* M) {
-  constexpr int R = 4;
+  constexpr int R = B;
   for (int i0 = 0; i0 < d; i0 += R) {
     const int rows = d - i0 < R ? d - i0 : R;
     for (int r = 0; r < rows; ++r)
@@ -147,7 +157,7 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
     int j0 = 0;
 #if defined(__GNUC__)
     typedef double V __attribute__((vector_size(64)));
-    for (; j0 + 8 <= d && j0 < i0; j0 += 8) {
+    for (; B > 1 && j0 + 8 <= d && j0 < i0; j0 += 8) {
       V acc[R];
       for (int r = 0; r < R; ++r) acc[r] = V{};
       for (int k = j0; k < i0; ++k) {
@@ -182,12 +192,13 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
 // J (d x d) -> L = chol(sigma^2 J J^T) (zeros above the diagonal), A (d x d, strictly lower) and the conditional
 // standard deviations std_i = L_ii. scratch holds d * d doubles. Fails with kIllConditioned when
 // kappa_F(J) > max_cond.
+template <int B = 1>
 DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigma, double max_cond, double* L,
                                              double* A, double* std_dev, double* scratch) {
   for (int e = 0; e < d * d; ++e)
     if (!std::isfinite(J[e])) return Result{Status::kNonFinite, e, J[e]};
-  gram_lower(J, d, L);
-  const Result chol = cholesky_in_place(L, d);
+  gram_lower<B>(J, d, L);
+  const Result chol = cholesky_in_place<B>(L, d);
   if (chol.status != Status::kOk) return chol;
   double norm_l = 0.0;
   for (int i = 0; i < d; ++i) {
@@ -198,7 +209,7 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigm
     for (int j = i + 1; j < d; ++j) L[i * d + j] = 0.0;
     std_dev[i] = L[i * d + i];
   }
-  autoregressive_from_cholesky(L, d, A, scratch);
+  autoregressive_from_cholesky<B>(L, d, A, scratch);
   double norm_m = 0.0;
   for (int i = 0; i < d; ++i) norm_m += dot(scratch + i * d, scratch + i * d, i + 1);
   const double kappa = std::sqrt(norm_l) * std::sqrt(norm_m);
