@@ -8,8 +8,9 @@ and dgmlab's fine-grid Gaussian (bin width 2^-32, std 2^-14 and 1; constriction 
 symbol for encode and decode (best of --repeats), overhead over the ideal information content, and the ratios.
 Single-threaded figures (constriction; dgmlab with 1 and with 8 interleaved streams, OMP_NUM_THREADS=1) are thread
 CPU time, which other processes on a shared machine barely disturb; the thread-scaling pair (1 vs all cores, 64
-streams) is wall time, with each run's process CPU time beside it (equal CPU time means the threads split the work
-without extra cost; the wall ratio then needs a quiet machine: `--scaling-only` runs just that pair).
+streams) is wall time, with each run's process CPU time beside it (a rough check: libgomp's spin-waits count as CPU
+time, more so on a loaded machine; bench/coder_work_split.py counts each thread's instructions instead). The wall
+ratio needs a quiet machine: `--scaling-only` runs just that pair.
 Each configuration runs in a child process so the OpenMP thread count is set before its runtime starts.
 """
 
