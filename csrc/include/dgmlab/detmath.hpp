@@ -75,8 +75,9 @@ DGMLAB_HD double select(bool c, double a, double b) {
 }
 
 // Both logs start here: false with the result in `special` for x <= 0, NaN and +inf (log 0 = -inf, NaN below 0,
-// +inf at +inf); else true with x = 2^e m, m in [sqrt(1/2), sqrt(2)) (subnormals included).
-DGMLAB_HD bool split_log_argument(double x, double& special, double& m, int& e) {
+// +inf at +inf); else true with x = 2^e m, m in [sqrt(1/2), sqrt(2)) (subnormals included), and f = (m - 1)/(m + 1),
+// so that log x = e ln 2 + 2 atanh(f).
+DGMLAB_HD bool split_log_argument(double x, double& special, double& f, int& e) {
   if (!(x > 0.0) || x == kInf) {
     special = x == 0.0 ? -kInf : x > 0.0 ? x : kNaN;
     return false;
@@ -89,11 +90,12 @@ DGMLAB_HD bool split_log_argument(double x, double& special, double& m, int& e) 
   std::uint64_t u = bits_of(x);
   e += static_cast<int>((u >> 52) & 0x7ff) - 1023;
   u = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;  // m in [1, 2)
-  m = double_of(u);
+  double m = double_of(u);
   if (m > 1.4142135623730951) {
     m *= 0.5;
     e += 1;
   }
+  f = (m - 1.0) / (m + 1.0);
   return true;
 }
 
@@ -140,10 +142,9 @@ inline double exp(double y) {
 
 // Natural log of x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(f), f = (m - 1)/(m + 1).
 inline double log(double x) {
-  double special, m;
+  double special, f;
   int e;
-  if (!split_log_argument(x, special, m, e)) return special;
-  const double f = (m - 1.0) / (m + 1.0);
+  if (!split_log_argument(x, special, f, e)) return special;
   const double s = f * f;
   static constexpr double kAtanh[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
                                         1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
@@ -197,10 +198,9 @@ DGMLAB_HD double exp_hd(double x) {
 //   log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.1716,
 //   2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ... + s^20/21)  (remainder < 1e-18).
 DGMLAB_HD double log_hd(double x) {
-  double special, m;
+  double special, s;
   int e;
-  if (!split_log_argument(x, special, m, e)) return special;
-  const double s = (m - 1.0) / (m + 1.0);
+  if (!split_log_argument(x, special, s, e)) return special;
   const double s2 = s * s;
   double p = 1.0 / 21.0;
   p = p * s2 + 1.0 / 19.0;
