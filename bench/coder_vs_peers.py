@@ -1,12 +1,16 @@
 """dgmlab's rANS coder against constriction 0.5.0 on the same data, in one run.
 
     python bench/coder_vs_peers.py [--n 1000000] [--out bench/results/coder_vs_peers.json]
+    python bench/coder_vs_peers.py --scaling-only      # the 1-vs-all-cores pair alone, for a quiet machine
 
 Workloads: quantised Gaussian (64 scales 0.5..8, 64-symbol support), 256-symbol categorical (one shared table),
 and dgmlab's fine-grid Gaussian (bin width 2^-32, std 2^-14 and 1; constriction has no such model). Reports ns per
 symbol for encode and decode (best of --repeats), overhead over the ideal information content, and the ratios.
-Single-threaded figures (constriction; dgmlab with 1 stream, OMP_NUM_THREADS=1) are thread CPU time, which other
-processes on a shared machine barely disturb; the thread-scaling pair (1 vs all cores, 64 streams) is wall time.
+Single-threaded figures (constriction; dgmlab with 1 and with 8 interleaved streams, OMP_NUM_THREADS=1) are thread
+CPU time, which other processes on a shared machine barely disturb; the thread-scaling pair (1 vs all cores, 64
+streams) is wall time, with each run's process CPU time beside it (a rough check: libgomp's spin-waits count as CPU
+time, more so on a loaded machine; bench/coder_work_split.py counts each thread's instructions instead). The wall
+ratio needs a quiet machine: `--scaling-only` runs just that pair.
 Each configuration runs in a child process so the OpenMP thread count is set before its runtime starts.
 """
 
@@ -60,12 +64,17 @@ CLOCK = time.thread_time
 
 
 def best_time(fn, repeats: int) -> float:
-    times = []
+    return best_times(fn, repeats)[0]
+
+
+def best_times(fn, repeats: int) -> tuple[float, float]:
+    """Best of `repeats` by CLOCK, with the process CPU time of that run (all threads together)."""
+    runs = []
     for _ in range(repeats):
-        start = CLOCK()
+        start, cpu = CLOCK(), time.process_time()
         fn()
-        times.append(CLOCK() - start)
-    return min(times)
+        runs.append((CLOCK() - start, time.process_time() - cpu))
+    return min(runs)
 
 
 def measure_dgmlab(n: int, repeats: int, num_streams: int) -> dict:
@@ -88,14 +97,16 @@ def measure_dgmlab(n: int, repeats: int, num_streams: int) -> dict:
 
         msg = encode()
         data_bytes = msg.to_bytes()
-        enc = best_time(encode, repeats)
-        dec = best_time(lambda: codec.pop(Message.from_bytes(data_bytes)), repeats)
+        enc, enc_cpu = best_times(encode, repeats)
+        dec, dec_cpu = best_times(lambda: codec.pop(Message.from_bytes(data_bytes)), repeats)
         assert np.array_equal(codec.pop(Message.from_bytes(data_bytes)), symbols)
         ideal = ideal_bits(name, data)
         net = msg.num_bits() - msg.initial_bits_used()  # the random stream heads are not content
         results[name] = {
             "encode_ns": enc / n * 1e9,
             "decode_ns": dec / n * 1e9,
+            "encode_process_cpu_ns": enc_cpu / n * 1e9,
+            "decode_process_cpu_ns": dec_cpu / n * 1e9,
             "bits": net,
             "ideal_bits": ideal,
             "overhead_pct": 100 * (net - ideal) / ideal,
@@ -160,11 +171,30 @@ def run_child(kind: str, args: argparse.Namespace, threads: int, streams: int, c
     return json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
 
 
+def scaling_report(args: argparse.Namespace, cores: int) -> dict:
+    """1 thread vs all cores, 64 streams, wall time (needs a quiet machine), plus each run's process CPU time."""
+    return {"dgmlab_1_thread_wall": run_child("dgmlab", args, 1, 64, "wall"),
+            f"dgmlab_{cores}_threads_wall": run_child("dgmlab", args, cores, 64, "wall")}
+
+
+def print_scaling(report: dict, cores: int) -> None:
+    one_wall, many = report["dgmlab_1_thread_wall"], report[f"dgmlab_{cores}_threads_wall"]
+    for name in one_wall:
+        ratios = []
+        for side in ("encode", "decode"):
+            wall = one_wall[name][f"{side}_ns"] / many[name][f"{side}_ns"]
+            cpu = many[name][f"{side}_process_cpu_ns"] / one_wall[name][f"{side}_process_cpu_ns"]
+            ratios.append(f"{side} {wall:.2f}x (CPU time {cpu:.2f}x of 1 thread's)")
+        print(f"{name:26s} {cores}-thread speed-up (wall, 64 streams): {', '.join(ratios)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "coder_vs_peers.json")
+    parser.add_argument("--scaling-only", action="store_true",
+                        help="only the thread-scaling pair (wall time: run it on a quiet machine)")
     parser.add_argument("--child", choices=["dgmlab", "constriction"], help=argparse.SUPPRESS)
     parser.add_argument("--streams", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help=argparse.SUPPRESS)
@@ -173,33 +203,38 @@ def main() -> None:
         child(args)
         return
     cores = os.cpu_count() or 1
-    report = {
-        "n": args.n,
-        "machine": f"{platform.processor() or platform.machine()}, {cores} cores",
-        "load_average_at_start": os.getloadavg()[0],
-        "constriction": run_child("constriction", args, 1, 1, "cpu"),
-        "dgmlab_1_thread": run_child("dgmlab", args, 1, 1, "cpu"),
-        "dgmlab_1_thread_wall": run_child("dgmlab", args, 1, 64, "wall"),
-        f"dgmlab_{cores}_threads_wall": run_child("dgmlab", args, cores, 64, "wall"),
-    }
+    report = {"n": args.n, "machine": f"{platform.processor() or platform.machine()}, {cores} cores",
+              "load_average_at_start": os.getloadavg()[0]}
+    if args.scaling_only:
+        report.update(scaling_report(args, cores))
+        report["load_average_at_end"] = os.getloadavg()[0]
+        out = args.out.with_name(args.out.stem + "_scaling.json")
+        out.write_text(json.dumps(report, indent=2))
+        print_scaling(report, cores)
+        print(f"wrote {out}")
+        return
+    report["constriction"] = run_child("constriction", args, 1, 1, "cpu")
+    report["dgmlab_1_thread"] = run_child("dgmlab", args, 1, 1, "cpu")
+    report["dgmlab_1_thread_8_streams"] = run_child("dgmlab", args, 1, 8, "cpu")
+    report.update(scaling_report(args, cores))
     report["load_average_at_end"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    one, peer = report["dgmlab_1_thread"], report["constriction"]
+    one, eight, peer = report["dgmlab_1_thread"], report["dgmlab_1_thread_8_streams"], report["constriction"]
     one_wall, many = report["dgmlab_1_thread_wall"], report[f"dgmlab_{cores}_threads_wall"]
-    print(f"{'workload':26s} {'coder':22s} {'enc ns':>8s} {'dec ns':>8s} {'overhead':>10s}")
+    print(f"{'workload':26s} {'coder':28s} {'enc ns':>8s} {'dec ns':>8s} {'overhead':>10s}")
     for name in one:
-        rows = [("constriction 0.5.0", peer.get(name)), ("dgmlab 1 thread", one[name]),
-                ("dgmlab 1 thread (wall)", one_wall[name]), (f"dgmlab {cores} threads (wall)", many[name])]
+        rows = [("constriction 0.5.0", peer.get(name)), ("dgmlab 1 thread, 1 stream", one[name]),
+                ("dgmlab 1 thread, 8 streams", eight[name]), ("dgmlab 1 thread (wall)", one_wall[name]),
+                (f"dgmlab {cores} threads (wall)", many[name])]
         for label, r in rows:
             if r:
-                print(f"{name:26s} {label:22s} {r['encode_ns']:8.1f} {r['decode_ns']:8.1f} {r['overhead_pct']:9.4f}%")
+                print(f"{name:26s} {label:28s} {r['encode_ns']:8.1f} {r['decode_ns']:8.1f} {r['overhead_pct']:9.4f}%")
         if name in peer:
-            print(f"{'':26s} ratio constriction/dgmlab(1 thread): encode {peer[name]['encode_ns'] / one[name]['encode_ns']:.2f}x,"
-                  f" decode {peer[name]['decode_ns'] / one[name]['decode_ns']:.2f}x")
-        print(f"{'':26s} {cores}-thread speed-up (wall, 64 streams): "
-              f"encode {one_wall[name]['encode_ns'] / many[name]['encode_ns']:.2f}x, "
-              f"decode {one_wall[name]['decode_ns'] / many[name]['decode_ns']:.2f}x")
+            for label, r in (("1 stream", one[name]), ("8 streams", eight[name])):
+                enc, dec = (peer[name][f"{side}_ns"] / r[f"{side}_ns"] for side in ("encode", "decode"))
+                print(f"{'':26s} constriction / dgmlab (1 thread, {label}): encode {enc:.2f}x, decode {dec:.2f}x")
+    print_scaling(report, cores)
     print(f"wrote {args.out}")
 
 

@@ -205,6 +205,15 @@ void bind_introspection(py::module_& m) {
   m.def("det_normal_cdf", py::vectorize([](double x) { return dgmlab::detmath::normal_cdf(x); }));
   m.def("det_normal_quantile", py::vectorize([](double p) { return dgmlab::detmath::normal_quantile(p); }));
   m.def("det_sigmoid", py::vectorize([](double x) { return dgmlab::detmath::sigmoid(x); }));
+  m.def("det_phi", py::vectorize([](double t) { return dgmlab::detmath::phi(t); }));
+  m.def("det_phi2", [](const F64& t0, const F64& t1) {  // phi2 lane by lane, to check it against phi
+    const size_t n = t0.size();
+    require_size("t1", t1, n);
+    F64 p0(static_cast<py::ssize_t>(n)), p1(static_cast<py::ssize_t>(n));
+    double *out0 = p0.mutable_data(), *out1 = p1.mutable_data();
+    for (size_t i = 0; i < n; ++i) dgmlab::detmath::phi2(t0.data()[i], t1.data()[i], out0[i], out1[i]);
+    return py::make_tuple(p0, p1);
+  });
 }
 
 }  // namespace

@@ -19,34 +19,50 @@ __device__ void report(std::uint64_t* status, std::int64_t i, int code, int arg)
             static_cast<unsigned long long>(i) * 16ull + static_cast<unsigned long long>(code * 4 + arg));
 }
 
-template <class T>
-__global__ void inverse_kernel(const T* __restrict__ targets, const T* __restrict__ logits,
-                               const T* __restrict__ means, const T* __restrict__ log_scales, T* __restrict__ x,
-                               std::uint64_t* status, std::int64_t n, int K, double tol, bool newton,
-                               bool logit_form) {
+// Grid-stride loop over the n elements. Element i's own input v = input[i] must be finite (and inside (0, 1) when
+// `unit_interval`) and its mixture parameters valid; then body(i, v, c) runs with the mixture prepared in c, else
+// fail(i) writes NaN outputs and the failure is reported.
+template <class T, class Fail, class Body>
+__device__ void for_each_element(const T* __restrict__ input, const T* __restrict__ logits,
+                                 const T* __restrict__ means, const T* __restrict__ log_scales,
+                                 std::uint64_t* status, std::int64_t n, int K, bool unit_interval, Fail fail,
+                                 Body body) {
   double buf[4 * kCudaMaxComponents];
   const mixlogistic::Components c{K, buf, buf + K, buf + 2 * K, buf + 3 * K};
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const std::int64_t o = i * K;
-    const double t = static_cast<double>(targets[i]);
+    const double v = static_cast<double>(input[i]);
     int code = 0, arg = 0;
-    if (!(t - t == 0.0)) {
+    if (!(v - v == 0.0)) {
       code = 1;
-    } else if (!logit_form && !(t > 0.0 && t < 1.0)) {
+    } else if (unit_interval && !(v > 0.0 && v < 1.0)) {
       code = 2;
     } else if (const int bad = mixlogistic::prepare(logits + o, means + o, log_scales + o, c)) {
       code = 1;
       arg = bad;
     }
     if (code != 0) {
-      x[i] = static_cast<T>(fpmath::kNaN);
+      fail(i);
       report(status, i, code, arg);
       continue;
     }
-    const double y = logit_form ? t : mixlogistic::logit(t);
-    x[i] = static_cast<T>(mixlogistic::solve(y, c, tol, newton));
+    body(i, v, c);
   }
+}
+
+template <class T>
+__global__ void inverse_kernel(const T* __restrict__ targets, const T* __restrict__ logits,
+                               const T* __restrict__ means, const T* __restrict__ log_scales, T* __restrict__ x,
+                               std::uint64_t* status, std::int64_t n, int K, double tol, bool newton,
+                               bool logit_form) {
+  for_each_element(
+      targets, logits, means, log_scales, status, n, K, !logit_form,
+      [&](std::int64_t i) { x[i] = static_cast<T>(detmath::kNaN); },
+      [&](std::int64_t i, double t, const mixlogistic::Components& c) {
+        const double y = logit_form ? t : mixlogistic::logit(t);
+        x[i] = static_cast<T>(mixlogistic::solve(y, c, tol, newton));
+      });
 }
 
 template <class T>
@@ -54,28 +70,14 @@ __global__ void forward_kernel(const T* __restrict__ x, const T* __restrict__ lo
                                const T* __restrict__ log_scales, T* __restrict__ value,
                                T* __restrict__ log_derivative, std::uint64_t* status, std::int64_t n, int K,
                                bool logit_form) {
-  double buf[4 * kCudaMaxComponents];
-  const mixlogistic::Components c{K, buf, buf + K, buf + 2 * K, buf + 3 * K};
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const std::int64_t o = i * K;
-    const double xi = static_cast<double>(x[i]);
-    int code = 0, arg = 0;
-    if (!(xi - xi == 0.0)) {
-      code = 1;
-    } else if (const int bad = mixlogistic::prepare(logits + o, means + o, log_scales + o, c)) {
-      code = 1;
-      arg = bad;
-    }
-    if (code != 0) {
-      value[i] = log_derivative[i] = static_cast<T>(fpmath::kNaN);
-      report(status, i, code, arg);
-      continue;
-    }
-    const mixlogistic::Forward r = mixlogistic::forward(xi, c, logit_form);
-    value[i] = static_cast<T>(r.value);
-    log_derivative[i] = static_cast<T>(r.log_derivative);
-  }
+  for_each_element(
+      x, logits, means, log_scales, status, n, K, false,
+      [&](std::int64_t i) { value[i] = log_derivative[i] = static_cast<T>(detmath::kNaN); },
+      [&](std::int64_t i, double xi, const mixlogistic::Components& c) {
+        const mixlogistic::Forward r = mixlogistic::forward(xi, c, logit_form);
+        value[i] = static_cast<T>(r.value);
+        log_derivative[i] = static_cast<T>(r.log_derivative);
+      });
 }
 
 // Runs launch() on `device` and restores the caller's current device.

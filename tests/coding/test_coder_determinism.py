@@ -73,6 +73,18 @@ def test_elementary_functions_match_mpmath():
         assert abs(float(mp.ncdf(got)) / p - 1) < 1e-11, p
 
 
+def test_paired_phi_is_bit_identical_to_phi():
+    """phi2 (SSE2, two edges at once: the encoder's path) gives exactly phi's bits, specials included."""
+    rng = np.random.default_rng(3)
+    t = np.concatenate([rng.normal(size=20000) * 4, rng.uniform(-9, 9, 20000), np.linspace(-8.5, 8.5, 4097),
+                        [np.nan, np.inf, -np.inf, 0.0, -0.0, -8.0, 8.0, np.nextafter(8.0, 0), np.nextafter(-8.0, -9)],
+                        rng.integers(0, 2**64, 5000, dtype=np.uint64).view(np.float64)])
+    u = rng.permutation(t)
+    p0, p1 = _native.det_phi2(t, u)
+    assert p0.tobytes() == _native.det_phi(t).tobytes()
+    assert p1.tobytes() == _native.det_phi(u).tobytes()
+
+
 def test_quantised_gaussian_cdf_matches_an_exact_reference():
     """C(b) = floor(Phi(edge) (2^26 - 2 NB)) + 2b, recomputed with 40-digit arithmetic on random parameters."""
     mp.mp.dps = 40

@@ -83,6 +83,16 @@ def test_grid_codecs_roundtrip_on_extreme_supports(seed, lo, width, bin_width, l
         roundtrip(codec, symbols, 3, seed)
 
 
+def test_grid_codecs_roundtrip_on_the_largest_support():
+    """lo = -2^62, hi = 2^62: hi - lo overflows int64 (this once crashed with a division by zero)."""
+    lo, hi = -(2**62), 2**62
+    symbols = np.array([lo, hi, lo + 1, hi - 1, 0, 2**61, -(2**61), 12345])
+    for w in (1e-3, 1.0, 2.0**-32):
+        mean, scale = np.linspace(-5, 5, len(symbols)), np.full(len(symbols), 2.0)
+        for codec in (DiscretizedGaussian(mean, scale, w, (lo, hi)), DiscretizedLogistic(mean, scale, w, (lo, hi))):
+            roundtrip(codec, symbols, 3)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=seeds, num_streams=streams, k=st.integers(1, 10), n=st.integers(1, 200), fine=st.booleans())
 def test_mixture_of_logistics_roundtrips(seed, num_streams, k, n, fine):

@@ -2,6 +2,7 @@
 // it (message.hpp's split), streams in parallel. Pushes run last item first within a stream, pops first to last.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -24,27 +25,64 @@ inline void check_grid(const Grid& g) {
   if (g.lo < -kMaxSymbol || g.hi > kMaxSymbol) fail("support: bounds must lie within +-2^62");
 }
 
+// The first i < n with !ok(i), or n. A parallel scan: validation runs on every call, so a serial one would cap
+// the speed-up from coding streams in parallel.
+inline constexpr size_t kParallelCheck = size_t{1} << 15;
+
+template <class Ok>
+size_t first_failing(size_t n, Ok&& ok) {
+  size_t bad = n;
+  const auto count = static_cast<int64_t>(n);
+#pragma omp parallel for reduction(min : bad) schedule(static) if (n >= kParallelCheck)
+  for (int64_t i = 0; i < count; ++i)
+    if (!ok(static_cast<size_t>(i))) bad = std::min(bad, static_cast<size_t>(i));
+  return bad;
+}
+
+inline bool finite(double v) { return v - v == 0.0; }  // false for NaN and +-inf, without a branch per test
+
 inline void check_finite(const char* name, const double* v, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (!std::isfinite(v[i])) fail(at(name, i) + " = " + std::to_string(v[i]) + ": expected a finite value");
+  const size_t i = first_failing(n, [&](size_t j) { return finite(v[j]); });
+  if (i < n) fail(at(name, i) + " = " + std::to_string(v[i]) + ": expected a finite value");
 }
 
 inline void check_positive(const char* name, const double* v, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (!(std::isfinite(v[i]) && v[i] > 0)) fail(at(name, i) + " = " + std::to_string(v[i]) + ": expected a finite value > 0");
+  const size_t i = first_failing(n, [&](size_t j) { return finite(v[j]) & (v[j] > 0); });
+  if (i < n) fail(at(name, i) + " = " + std::to_string(v[i]) + ": expected a finite value > 0");
 }
 
 inline void check_symbols(const int64_t* s, size_t n, int64_t lo, int64_t hi) {
-  for (size_t i = 0; i < n; ++i)
-    if (s[i] < lo || s[i] > hi)
-      fail(at("symbols", i) + " = " + std::to_string(s[i]) + ": outside the support [" + std::to_string(lo) + ", " +
-           std::to_string(hi) + "]");
+  const size_t i = first_failing(n, [&](size_t j) { return (s[j] >= lo) & (s[j] <= hi); });
+  if (i < n)
+    fail(at("symbols", i) + " = " + std::to_string(s[i]) + ": outside the support [" + std::to_string(lo) + ", " +
+         std::to_string(hi) + "]");
+}
+
+// Location-scale parameters and (unless null) symbols in one pass; on a failure the separate checks above name
+// the argument, in the order they always have (means, then scales, then symbols).
+inline void check_location_scale(const char* scale_name, const double* loc, const double* scale,
+                                 const int64_t* symbols, size_t n, const Grid& g) {
+  check_grid(g);
+  const auto params = [&](size_t j) { return finite(loc[j]) & finite(scale[j]) & (scale[j] > 0); };
+  const size_t i = symbols ? first_failing(n, [&](size_t j) {
+    return params(j) & (symbols[j] >= g.lo) & (symbols[j] <= g.hi);
+  }) : first_failing(n, params);
+  if (i == n) return;
+  check_finite("mean", loc, n);
+  check_positive(scale_name, scale, n);
+  if (symbols) check_symbols(symbols, n, g.lo, g.hi);
 }
 
 // f(stream, i) pushes item i.
 template <class F>
 void push_each(Message& msg, size_t n, F&& f) {
   msg.for_each_item(n, true, f);
+}
+
+// plan(i) gives item i's BucketedCode; the streams then push the codes (see Message::push_planned).
+template <class Plan>
+void push_each_planned(Message& msg, size_t n, Plan&& plan) {
+  msg.push_planned(n, plan, [](Stream& st, const BucketedCode& c) { push_code(st, c); });
 }
 
 // f(stream, i) pops item i.
@@ -66,19 +104,14 @@ inline void pop_uniform(Message& msg, int64_t* out, size_t n, uint64_t size) {
 template <class Model>
 void push_location_scale(Message& msg, const char* scale_name, const int64_t* symbols, const double* loc,
                          const double* scale, size_t n, const Grid& g) {
-  check_grid(g);
-  check_finite("mean", loc, n);
-  check_positive(scale_name, scale, n);
-  check_symbols(symbols, n, g.lo, g.hi);
-  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, Model(loc[i], scale[i], g), symbols[i]); });
+  check_location_scale(scale_name, loc, scale, symbols, n, g);
+  push_each_planned(msg, n, [&](size_t i) { return plan_bucketed(Model(loc[i], scale[i], g), symbols[i]); });
 }
 
 template <class Model>
 void pop_location_scale(Message& msg, const char* scale_name, int64_t* out, const double* loc, const double* scale,
                         size_t n, const Grid& g) {
-  check_grid(g);
-  check_finite("mean", loc, n);
-  check_positive(scale_name, scale, n);
+  check_location_scale(scale_name, loc, scale, nullptr, n, g);
   pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, Model(loc[i], scale[i], g)); });
 }
 
@@ -113,8 +146,8 @@ inline void push_mixlogistic(Message& msg, const int64_t* symbols, const double*
   check_grid(g);
   check_mixture(logits, means, log_scales, n, k);
   check_symbols(symbols, n, g.lo, g.hi);
-  push_each(msg, n, [&](Stream& st, size_t i) {
-    push_bucketed(st, MixtureLogisticModel(logits + i * k, means + i * k, log_scales + i * k, k, g), symbols[i]);
+  push_each_planned(msg, n, [&](size_t i) {
+    return plan_bucketed(MixtureLogisticModel(logits + i * k, means + i * k, log_scales + i * k, k, g), symbols[i]);
   });
 }
 inline void pop_mixlogistic(Message& msg, int64_t* out, const double* logits, const double* means,
@@ -131,7 +164,8 @@ inline void push_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, c
   check_finite("mean", mean, n);
   check_positive("std", std, n);
   check_symbols(symbols, n, 0, t.size() - 1);
-  push_each(msg, n, [&](Stream& st, size_t i) { push_bucketed(st, GaussianBucketsModel(t, mean[i], std[i]), symbols[i]); });
+  push_each_planned(msg, n,
+                    [&](size_t i) { return plan_bucketed(GaussianBucketsModel(t, mean[i], std[i]), symbols[i]); });
 }
 inline void pop_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, int64_t* out, const double* mean,
                                  const double* std, size_t n) {

@@ -15,13 +15,15 @@
 //   int64_t bucket_of(int64_t symbol) const;
 //   int64_t bucket_begin(int64_t b) const;  first symbol of bucket b, 0 <= b <= NB (b = NB: one past the last)
 //   double cdf(int64_t b, int64_t first) const;  F at the lower edge of bucket b (first = bucket_begin(b)),
-//                                                0 < b < NB, in [0, 1]
+//                                                0 < b < NB, in [0, 1] (models clamp it themselves)
 //   int64_t guess(double u) const;          a bucket near the u-quantile: only speeds up decoding
+//   optional: cdf_pair (see HasCdfPair)
 //   unsigned precision() const;             P for level 1, with 2 NB < 2^P
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "detmath.hpp"
@@ -81,16 +83,45 @@ inline uint64_t pop_uniform(Stream& st, uint64_t n) {
 }
 
 // ---- level 1: the quantised bucket CDF --------------------------------------------------------------------
-// C(b) given first = bucket_begin(b).
+// C(b) from f = F(b): the one formula both coding directions use.
 template <class Model>
-inline uint32_t bucket_cdf(const Model& m, int64_t b, int64_t first) {
+inline uint32_t quantise_cdf(const Model& m, int64_t b, double f) {
   const int64_t nb = m.num_buckets();
-  const uint64_t total = uint64_t{1} << m.precision();
+  const int64_t total = int64_t{1} << m.precision();
   if (b <= 0) return 0;
   if (b >= nb) return static_cast<uint32_t>(total);
-  const double r = static_cast<double>(total - 2 * static_cast<uint64_t>(nb));
-  const double f = std::min(1.0, std::max(0.0, m.cdf(b, first)));
-  return static_cast<uint32_t>(static_cast<uint64_t>(f * r)) + static_cast<uint32_t>(2 * b);
+  // Both conversions go through int64 (one instruction each on x86-64; uint64 <-> double takes several), which
+  // is exact here: total - 2 NB and f (total - 2 NB) lie in [0, 2^31].
+  return static_cast<uint32_t>(static_cast<int64_t>(f * static_cast<double>(total - 2 * nb))) +
+         static_cast<uint32_t>(2 * b);
+}
+
+// C(b) given first = bucket_begin(b); F is evaluated only strictly inside (0, NB).
+template <class Model>
+inline uint32_t bucket_cdf(const Model& m, int64_t b, int64_t first) {
+  return quantise_cdf(m, b, b <= 0 || b >= m.num_buckets() ? 0.0 : m.cdf(b, first));
+}
+
+// Models may offer cdf_pair(b0, first0, b1, first1, f0, f1): F at two edges in one (vector) evaluation, bit-equal
+// to two cdf() calls, and harmless at b = 0 and b = NB (whose results quantise_cdf ignores).
+template <class Model, class = void>
+struct HasCdfPair : std::false_type {};
+template <class Model>
+struct HasCdfPair<Model, std::void_t<decltype(&Model::cdf_pair)>> : std::true_type {};
+
+// C(b0) and C(b1): bucket_cdf of each, through cdf_pair where the model has it.
+template <class Model>
+inline void bucket_cdf_pair(const Model& m, int64_t b0, int64_t first0, int64_t b1, int64_t first1, uint32_t& c0,
+                            uint32_t& c1) {
+  if constexpr (HasCdfPair<Model>::value) {
+    double f0, f1;
+    m.cdf_pair(b0, first0, b1, first1, f0, f1);
+    c0 = quantise_cdf(m, b0, f0);
+    c1 = quantise_cdf(m, b1, f1);
+  } else {
+    c0 = bucket_cdf(m, b0, first0);
+    c1 = bucket_cdf(m, b1, first1);
+  }
 }
 
 template <class Model>
@@ -110,9 +141,16 @@ inline Edge edge_at(const Model& m, int64_t b) {
   return {b, first, bucket_cdf(m, b, first)};
 }
 
+#if defined(__GNUC__)
+#define DGMLAB_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define DGMLAB_ALWAYS_INLINE inline
+#endif
+
 // The edges [lo, hi) of the bucket whose quantised range holds cf: gallop from the model's guess, then bisect.
+// Always inlined: it sits on the decoder's dependency chain, where a call's prologue and epilogue add latency.
 template <class Model>
-inline std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
+DGMLAB_ALWAYS_INLINE std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
   const int64_t nb = m.num_buckets();
   const double u = static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(m.precision()));  // exact
   const int64_t g = std::clamp<int64_t>(m.guess(u), 0, nb - 1);
@@ -139,12 +177,31 @@ inline std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
   return {lo, hi};
 }
 
+// What pushing one symbol writes: its offset inside the bucket (uniform over the bucket's width), then the bucket.
+struct BucketedCode {
+  uint64_t offset, width;
+  uint32_t start, freq;
+  unsigned precision;
+};
+
+// The model's part of a push (no stream involved, so planning many symbols ahead lets their evaluations overlap).
+template <class Model>
+inline BucketedCode plan_bucketed(const Model& m, int64_t symbol) {
+  const int64_t b = m.bucket_of(symbol);
+  const int64_t first = m.bucket_begin(b), next = m.bucket_begin(b + 1);
+  uint32_t c0, c1;
+  bucket_cdf_pair(m, b, first, b + 1, next, c0, c1);
+  return {static_cast<uint64_t>(symbol - first), static_cast<uint64_t>(next - first), c0, c1 - c0, m.precision()};
+}
+
+inline void push_code(Stream& st, const BucketedCode& c) {
+  push_uniform(st, c.offset, c.width);
+  st.push(c.start, c.freq, c.precision);
+}
+
 template <class Model>
 inline void push_bucketed(Stream& st, const Model& m, int64_t symbol) {
-  const int64_t b = m.bucket_of(symbol);
-  const Edge lo = edge_at(m, b), hi = edge_at(m, b + 1);
-  push_uniform(st, static_cast<uint64_t>(symbol - lo.first), static_cast<uint64_t>(hi.first - lo.first));
-  st.push(lo.cdf, hi.cdf - lo.cdf, m.precision());
+  push_code(st, plan_bucketed(m, symbol));
 }
 
 template <class Model>

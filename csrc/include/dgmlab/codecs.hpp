@@ -26,12 +26,12 @@ class GridModel {
   int64_t bucket_of(int64_t k) const { return layout_.bucket_of(k); }
   int64_t bucket_begin(int64_t b) const { return layout_.bucket_begin(b); }
   // F at the lower edge (k - 1/2) w of the bucket's first bin k.
-  double cdf(int64_t, int64_t first) const {
-    const double x = (static_cast<double>(first) - 0.5) * w_;
-    return static_cast<const Derived&>(*this).cdf_at(x);
-  }
+  double cdf(int64_t, int64_t first) const { return static_cast<const Derived&>(*this).cdf_at(edge(first)); }
+  // The lower edge (k - 1/2) w of bin k.
+  double edge(int64_t k) const { return (static_cast<double>(k) - 0.5) * w_; }
+  // Only a starting point, so x / w may be x * (1 / w): the division stays off the decoder's dependency chain.
   int64_t guess(double u) const {
-    return layout_.bucket_of(layout_.symbol_at(static_cast<const Derived&>(*this).quantile_guess(u) / w_));
+    return layout_.bucket_of(layout_.symbol_at(static_cast<const Derived&>(*this).quantile_guess(u) * (1.0 / w_)));
   }
   unsigned precision() const { return kBucketPrecision; }
 
@@ -48,6 +48,9 @@ class GaussianModel : public GridModel<GaussianModel> {
   GaussianModel(double mean, double std, const Grid& g)
       : GridModel(g, mean - kGaussianHalfWidth * std, mean + kGaussianHalfWidth * std, std), mean_(mean), std_(std) {}
   double cdf_at(double x) const { return detmath::phi((x - mean_) / std_); }
+  void cdf_pair(int64_t, int64_t first0, int64_t, int64_t first1, double& f0, double& f1) const {
+    detmath::phi2((edge(first0) - mean_) / std_, (edge(first1) - mean_) / std_, f0, f1);
+  }
   double quantile_guess(double u) const { return mean_ + std_ * detmath::normal_quantile_fast_guess(u); }
 
  private:
@@ -82,7 +85,7 @@ class MixtureLogisticModel : public GridModel<MixtureLogisticModel> {
   double cdf_at(double x) const {
     double f = 0;
     for (int i = 0; i < p_.k; ++i) f += p_.weight[i] * detmath::sigmoid((x - p_.mean[i]) * p_.inv_scale[i]);
-    return f;
+    return std::min(1.0, f);  // rounding can take the weighted sum just past 1 (never below 0)
   }
   // No closed-form quantile: start the bucket search in the middle of the mixture's range.
   double quantile_guess(double) const { return 0.5 * (p_.left + p_.right); }
@@ -147,8 +150,9 @@ class GaussianBucketsModel {
   unsigned precision() const { return std::clamp(t_.precision() + 12, kBucketPrecision, 31u); }
   int64_t bucket_of(int64_t k) const { return k; }
   int64_t bucket_begin(int64_t b) const { return b; }
-  double cdf(int64_t b, int64_t) const {
-    return detmath::phi((t_.edges()[static_cast<size_t>(b)] - mean_) / std_);
+  double cdf(int64_t b, int64_t) const { return detmath::phi(standardise(b)); }
+  void cdf_pair(int64_t b0, int64_t, int64_t b1, int64_t, double& f0, double& f1) const {
+    detmath::phi2(standardise(b0), standardise(b1), f0, f1);
   }
   int64_t guess(double u) const {
     const double x = mean_ + std_ * detmath::normal_quantile_fast_guess(u);
@@ -156,6 +160,7 @@ class GaussianBucketsModel {
   }
 
  private:
+  double standardise(int64_t b) const { return (t_.edges()[static_cast<size_t>(b)] - mean_) / std_; }
   const GaussianBucketsTable& t_;
   double mean_, std_;
 };

@@ -1,10 +1,17 @@
-// Deterministic elementary functions for the coding path.
+// Deterministic elementary functions for the coding path and the numerical kernels.
 //
 // A quantised CDF must come out bit-identical on the encoder's and the decoder's machine, so everything that feeds
 // one is computed here from +, -, *, / and sqrt alone: IEEE-754 rounds each of them correctly, so the results are
 // the same on every platform as long as the build does not contract a*b+c into an FMA (we compile with
-// -ffp-contract=off) or use x87 excess precision. libm's exp/log/erf are never called: their last bits differ
-// between glibc, musl, macOS and MSVC. Accuracy is ~2e-13 relative, far below the 2^-24..2^-31 grids of the CDFs.
+// -ffp-contract=off, and nvcc with --fmad=false) or use x87 excess precision. libm's exp/log/erf are never called:
+// their last bits differ between glibc, musl, macOS, MSVC and CUDA's libdevice. Accuracy is ~2e-13 relative or
+// better, far below the 2^-24..2^-31 grids of the CDFs.
+//
+// Two evaluations of exp and log live here, each pinned by data users have written: exp/log (the coder's CDFs:
+// logistic and mixture codecs, prior-quantile tables) and exp_hd/log_hd (the numerical kernels: branch-free, so
+// they vectorise across lanes, and compiled for CUDA devices too, so the CPU and GPU kernels agree bit for bit;
+// the Flow++ inverse that local bits-back decodes with runs on them). They share their constants, argument
+// reduction and bit helpers; merging the polynomials would change the bits of one of the two.
 #pragma once
 
 #include <cstdint>
@@ -12,26 +19,90 @@
 #include <cstring>
 #include <limits>
 
+#if (defined(__SSE2__) || defined(_M_X64)) && !defined(__CUDACC__)
+#include <emmintrin.h>
+#define DGMLAB_SSE2 1
+#endif
+
 #include "detail/erfc_coeffs.hpp"
 #include "detail/phi_coeffs.hpp"
 
+// Host and device; always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the
+// CPU kernels) gets all of the arithmetic in that ISA.
+#if defined(__CUDACC__)
+#define DGMLAB_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define DGMLAB_HD inline __attribute__((always_inline))
+#else
+#define DGMLAB_HD inline
+#endif
+
 namespace dgmlab::detmath {
 
-inline constexpr double kLn2Hi = 6.93147180369123816490e-01;  // ln 2, upper 32 bits: n * kLn2Hi is exact
-inline constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln 2 - kLn2Hi
+// ln 2 split so that n * kLn2Hi is exact for |n| < 2^11 (fdlibm's constants).
+inline constexpr double kLn2Hi = 6.93147180369123816490e-01;
+inline constexpr double kLn2Lo = 1.90821492927058770002e-10;
 inline constexpr double kLog2e = 1.44269504088896338700e+00;
 inline constexpr double kInvSqrt2 = 0.70710678118654752440;
 inline constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+inline constexpr double kInf = __builtin_huge_val();
+inline constexpr double kNaN = __builtin_nan("");
+
+DGMLAB_HD std::uint64_t bits_of(double x) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<std::uint64_t>(__double_as_longlong(x));
+#else
+  std::uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+#endif
+}
+
+DGMLAB_HD double double_of(std::uint64_t u) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double(static_cast<long long>(u));
+#else
+  double x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+#endif
+}
+
+// c ? a : b through a bit mask: no branch, so scalar code never mispredicts on a sign and loops over lanes vectorise.
+DGMLAB_HD double select(bool c, double a, double b) {
+  const std::uint64_t mask = 0 - static_cast<std::uint64_t>(c);
+  return double_of((bits_of(a) & mask) | (bits_of(b) & ~mask));
+}
+
+// Both logs start here: false with the result in `special` for x <= 0, NaN and +inf (log 0 = -inf, NaN below 0,
+// +inf at +inf); else true with x = 2^e m, m in [sqrt(1/2), sqrt(2)) (subnormals included), and f = (m - 1)/(m + 1),
+// so that log x = e ln 2 + 2 atanh(f).
+DGMLAB_HD bool split_log_argument(double x, double& special, double& f, int& e) {
+  if (!(x > 0.0) || x == kInf) {
+    special = x == 0.0 ? -kInf : x > 0.0 ? x : kNaN;
+    return false;
+  }
+  e = 0;
+  if (x < 2.2250738585072014e-308) {  // subnormal: scale into the normal range first
+    x *= 18014398509481984.0;         // 2^54
+    e = -54;
+  }
+  std::uint64_t u = bits_of(x);
+  e += static_cast<int>((u >> 52) & 0x7ff) - 1023;
+  u = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;  // m in [1, 2)
+  double m = double_of(u);
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    e += 1;
+  }
+  f = (m - 1.0) / (m + 1.0);
+  return true;
+}
 
 namespace detail {
 
 // 2^k as a double by building its bits, for -1022 <= k <= 1023.
-inline double pow2(int k) {
-  const uint64_t bits = static_cast<uint64_t>(k + 1023) << 52;
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-}
+inline double pow2(int k) { return double_of(static_cast<uint64_t>(k + 1023) << 52); }
 
 template <int N>
 inline double horner(const double (&c)[N], double t) {
@@ -55,7 +126,7 @@ inline double estrin16(const double (&c)[16], double t) {
 // e^y. Cody-Waite reduction y = n ln2 + r, |r| <= ln2/2, then a degree-12 Taylor polynomial (error < 2e-16).
 inline double exp(double y) {
   if (!(y > -745.2)) return y != y ? y : 0.0;  // NaN propagates; underflow to 0
-  if (y > 709.78) return std::numeric_limits<double>::infinity();
+  if (y > 709.78) return kInf;
   const double nf = static_cast<double>(static_cast<int64_t>(y * kLog2e + (y < 0 ? -0.5 : 0.5)));
   const int n = static_cast<int>(nf);
   const double r = (y - nf * kLn2Hi) - nf * kLn2Lo;
@@ -71,31 +142,79 @@ inline double exp(double y) {
 
 // Natural log of x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(f), f = (m - 1)/(m + 1).
 inline double log(double x) {
-  if (!(x > 0)) return x == 0 ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
-  if (x == std::numeric_limits<double>::infinity()) return x;
-  uint64_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  int e = static_cast<int>((bits >> 52) & 0x7ff);
-  if (e == 0) {  // subnormal: scale into the normal range first
-    x *= detail::pow2(54);
-    std::memcpy(&bits, &x, sizeof bits);
-    e = static_cast<int>((bits >> 52) & 0x7ff) - 54;
-  }
-  e -= 1023;
-  bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;  // m in [1, 2)
-  double m;
-  std::memcpy(&m, &bits, sizeof m);
-  if (m > 1.4142135623730951) {
-    m *= 0.5;
-    e += 1;
-  }
-  const double f = (m - 1.0) / (m + 1.0);
+  double special, f;
+  int e;
+  if (!split_log_argument(x, special, f, e)) return special;
   const double s = f * f;
   static constexpr double kAtanh[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
                                         1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
   const double log_m = 2.0 * f * detail::horner(kAtanh, s);
   const double ef = static_cast<double>(e);
   return ef * kLn2Hi + (ef * kLn2Lo + log_m);
+}
+
+// ---- the kernels' host-and-device versions ------------------------------------------------------------------
+// Adding 1.5 * 2^52 rounds a double of magnitude < 2^51 to the nearest integer (ties to even) and leaves that
+// integer, as two's complement, in the low mantissa bits.
+inline constexpr double kRoundMagic = 6755399441055744.0;
+// Above this, exp_hd(x) overflows to +inf; below the other, exp_hd(x) < 2^-1021 and returns 0.
+inline constexpr double kExpMaxArg = 709.0;
+inline constexpr double kExpMinArg = -708.0;
+
+// exp(x), relative error below 4 ulp on [-708, 709]; 0 below -708, +inf above 709, NaN for NaN. Branch-free.
+//   x = n ln2 + r, |r| <= ln2 / 2;  exp(x) = 2^n * exp(r), exp(r) by its degree-13 Taylor polynomial
+//   (remainder r^14 / 14! < 5e-18).
+DGMLAB_HD double exp_hd(double x) {
+  const bool underflow = x < kExpMinArg;
+  const bool overflow = x > kExpMaxArg;
+  const bool nan = x != x;
+  const double xc = select(underflow | overflow | nan, 0.0, x);
+  const double t = xc * kLog2e + kRoundMagic;
+  const double n = t - kRoundMagic;
+  const double r = (xc - n * kLn2Hi) - n * kLn2Lo;
+  double p = 1.0 / 6227020800.0;  // 1/13!
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  // n in [-1022, 1023] lies in the low bits of t; 2^n is built from its biased exponent.
+  const std::uint64_t nbits = bits_of(t) + 1023u;
+  const double scale = double_of(nbits << 52);
+  const double v = select(underflow, 0.0, p * scale);
+  return select(nan, x, select(overflow, kInf, v));
+}
+
+// log(x) for finite x > 0 (subnormals included), absolute error below 2 ulp of the result; log(0) = -inf,
+// NaN for x < 0 or NaN, +inf for +inf.
+//   log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.1716,
+//   2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ... + s^20/21)  (remainder < 1e-18).
+DGMLAB_HD double log_hd(double x) {
+  double special, s;
+  int e;
+  if (!split_log_argument(x, special, s, e)) return special;
+  const double s2 = s * s;
+  double p = 1.0 / 21.0;
+  p = p * s2 + 1.0 / 19.0;
+  p = p * s2 + 1.0 / 17.0;
+  p = p * s2 + 1.0 / 15.0;
+  p = p * s2 + 1.0 / 13.0;
+  p = p * s2 + 1.0 / 11.0;
+  p = p * s2 + 1.0 / 9.0;
+  p = p * s2 + 1.0 / 7.0;
+  p = p * s2 + 1.0 / 5.0;
+  p = p * s2 + 1.0 / 3.0;
+  const double log_m = 2.0 * s + 2.0 * s * (s2 * p);
+  const double ed = static_cast<double>(e);
+  return ed * kLn2Hi + (log_m + ed * kLn2Lo);
 }
 
 // erfc(x) for x >= 0 (fits generated by csrc/tools/fit_erfc.py).
@@ -134,6 +253,39 @@ inline double phi(double t) {
   return std::min(1.0, std::max(0.0, p));
 }
 
+// phi at two points at once: the same IEEE operations as phi() on each lane (SSE2 where available, which every
+// x86-64 has), so both results are bit-identical to two phi() calls. Encoding and decoding need a bucket's two
+// edges, and one vector evaluation costs about half of two scalar ones.
+inline void phi2(double t0, double t1, double& p0, double& p1) {
+#ifdef DGMLAB_SSE2
+  using dgmlab::detail::kPhiPieces;
+  const __m128d t = _mm_set_pd(t1, t0), lo = _mm_set1_pd(dgmlab::detail::kPhiLo);
+  const __m128d hi = _mm_set1_pd(dgmlab::detail::kPhiHi), one = _mm_set1_pd(1.0);
+  const __m128d in = _mm_and_pd(_mm_cmpge_pd(t, lo), _mm_cmplt_pd(t, hi));  // false for NaN, like phi()
+  const __m128d tc = _mm_or_pd(_mm_and_pd(in, t), _mm_andnot_pd(in, lo));  // lanes outside: any valid piece
+  const __m128d v = _mm_mul_pd(_mm_sub_pd(tc, lo), _mm_set1_pd(dgmlab::detail::kPhiPiecesPerUnit));
+  const __m128i i = _mm_cvttpd_epi32(v);
+  const __m128d u = _mm_sub_pd(_mm_mul_pd(_mm_set1_pd(2.0), _mm_sub_pd(v, _mm_cvtepi32_pd(i))), one);
+  const __m128d u2 = _mm_mul_pd(u, u), u4 = _mm_mul_pd(u2, u2);
+  const double* a = kPhiPieces[_mm_cvtsi128_si32(i)];
+  const double* b = kPhiPieces[_mm_cvtsi128_si32(_mm_shuffle_epi32(i, 1))];
+  __m128d c[8];
+  for (int k = 0; k < 8; ++k) c[k] = _mm_loadh_pd(_mm_load_sd(a + k), b + k);
+  const auto add = [](__m128d x, __m128d y) { return _mm_add_pd(x, y); };
+  const auto mul = [](__m128d x, __m128d y) { return _mm_mul_pd(x, y); };
+  const __m128d p = add(add(add(c[0], mul(c[1], u)), mul(add(c[2], mul(c[3], u)), u2)),
+                        mul(add(add(c[4], mul(c[5], u)), mul(add(c[6], mul(c[7], u)), u2)), u4));
+  // std::min(1, std::max(0, p)) lane by lane: maxpd/minpd return their second operand on NaN, as std::max does.
+  const __m128d q = _mm_min_pd(_mm_max_pd(p, _mm_setzero_pd()), one);
+  const __m128d out = _mm_or_pd(_mm_and_pd(in, q), _mm_andnot_pd(in, _mm_and_pd(_mm_cmpge_pd(t, hi), one)));
+  p0 = _mm_cvtsd_f64(out);
+  p1 = _mm_cvtsd_f64(_mm_unpackhi_pd(out, out));
+#else
+  p0 = phi(t0);
+  p1 = phi(t1);
+#endif
+}
+
 inline double normal_pdf(double t) { return kInvSqrt2Pi * exp(-0.5 * (t * t)); }
 
 // Rough standard normal quantile (Abramowitz & Stegun 26.2.23, |error| < 4.5e-4): a starting point for searches.
@@ -157,16 +309,21 @@ inline double normal_quantile(double p) {
 
 // Fast standard normal quantile for search starting points: linear interpolation in a table of 1025 quantiles
 // (error < 2e-5 for p in [2^-10, 1 - 2^-10]), the rough guess beyond. Only ever used as a guess.
+namespace detail {
+struct QuantileTable {
+  double q[1025];
+  QuantileTable() {
+    for (int j = 1; j < 1024; ++j) q[j] = normal_quantile(j / 1024.0);
+    q[0] = q[1] - (q[2] - q[1]);
+    q[1024] = -q[0];
+  }
+};
+// Built when the program (or extension) loads, so the decoder's hot path has no initialisation guard.
+inline const QuantileTable kQuantileTable;
+}  // namespace detail
+
 inline double normal_quantile_fast_guess(double p) {
-  struct Table {
-    double q[1025];
-    Table() {
-      for (int j = 1; j < 1024; ++j) q[j] = normal_quantile(j / 1024.0);
-      q[0] = q[1] - (q[2] - q[1]);
-      q[1024] = -q[0];
-    }
-  };
-  static const Table table;
+  const detail::QuantileTable& table = detail::kQuantileTable;
   if (!(p > 1.0 / 1024 && p < 1023.0 / 1024)) return normal_quantile_guess(p);
   const double v = p * 1024.0;
   const int j = static_cast<int>(v);

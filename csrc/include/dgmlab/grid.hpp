@@ -31,7 +31,7 @@ class BucketLayout {
  public:
   // The central region spans [left, right) in data units; `scale` sets the bucket width.
   BucketLayout(const Grid& g, double left, double right, double scale) : lo_(g.lo), hi_(g.hi) {
-    if (hi_ - lo_ < kExactSupport) {
+    if (static_cast<uint64_t>(hi_) - static_cast<uint64_t>(lo_) < kExactSupport) {  // hi - lo can exceed int64
       exact_ = true;
       num_buckets_ = hi_ - lo_ + 1;
       return;

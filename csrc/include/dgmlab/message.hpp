@@ -35,7 +35,8 @@ inline uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-class Stream {
+// alignas(64): streams of different threads never share a cache line.
+class alignas(64) Stream {
  public:
   Stream() = default;
   Stream(uint64_t seed, uint64_t index) : key_(splitmix64(seed ^ splitmix64(index + 1))) {}
@@ -155,11 +156,60 @@ class Message {
     return bits;
   }
 
-  // Code item i of an n-item array on the stream that owns it: f(stream, i). Threads take contiguous groups of
-  // streams; within a thread the streams advance in lockstep, one item each in turn, so that their independent
-  // dependency chains overlap in the CPU pipeline. `reverse` walks each chunk last item first (for pushes).
+  // Code item i of an n-item array on the stream that owns it: f(stream, i). Threads take contiguous ranges of
+  // streams; each thread walks its range in groups of kLockstep streams that advance in lockstep, one item each in
+  // turn, so that their independent dependency chains overlap in the CPU pipeline while the group touches few
+  // memory regions at once (the hardware prefetchers follow a handful). `reverse` walks each chunk last item first
+  // (for pushes). Each stream sees its items in the same order whatever the thread count or grouping.
   template <class F>
   void for_each_item(size_t n, bool reverse, F&& f) {
+    for_each_group(n, [&](Stream* st, const Chunk* chunk, size_t group, size_t longest) {
+      for (size_t k = 0; k < longest; ++k)
+        for (size_t j = 0; j < group; ++j)
+          if (k < chunk[j].size) f(st[j], chunk[j].item(k, reverse));
+    });
+  }
+
+  // Pushes n items in two phases per block of kPlanBlock items a stream: code = plan(i) computes what item i
+  // writes (model evaluation only: independent across items, so the CPU overlaps many of them), then
+  // apply(stream, code) runs the serial rANS steps. The streams see exactly what for_each_item(n, true, ...) with
+  // f = apply(stream, plan(i)) gives them.
+  template <class Plan, class Apply>
+  void push_planned(size_t n, Plan&& plan, Apply&& apply) {
+    using Code = decltype(plan(size_t{0}));
+    for_each_group(n, [&](Stream* st, const Chunk* chunk, size_t group, size_t longest) {
+      Code codes[kLockstep][kPlanBlock];
+      for (size_t k0 = 0; k0 < longest; k0 += kPlanBlock) {
+        const size_t block = std::min(kPlanBlock, longest - k0);
+        for (size_t j = 0; j < group; ++j) {
+          const size_t end = std::min(k0 + block, chunk[j].size), top = chunk[j].first + chunk[j].size - 1;
+          for (size_t k = k0; k < end; ++k) codes[j][k - k0] = plan(top - k);  // item(k, true)
+        }
+        if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
+          for (size_t k = 0; k < std::min(block, chunk[0].size - k0); ++k) apply(st[0], codes[0][k]);
+          continue;
+        }
+        for (size_t k = k0; k < k0 + block; ++k)
+          for (size_t j = 0; j < group; ++j)
+            if (k < chunk[j].size) apply(st[j], codes[j][k - k0]);
+      }
+    });
+  }
+
+  static constexpr size_t kLockstep = 4;    // streams a thread advances together
+  static constexpr size_t kPlanBlock = 32;  // items a stream plans ahead in push_planned
+
+ private:
+  // The items [first, first + size) of one stream.
+  struct Chunk {
+    size_t first, size;
+    size_t item(size_t k, bool reverse) const { return reverse ? first + size - 1 - k : first + k; }
+  };
+
+  // g(streams, chunks, group, longest) for each group of up to kLockstep consecutive streams of this thread's
+  // range; no allocation, and the parallel region splits streams, never items, so threads share no stream.
+  template <class G>
+  void for_each_group(size_t n, G&& g) {
     const size_t count = streams_.size();
     const bool parallel = n >= 4096 && count > 1;
 #pragma omp parallel if (parallel)
@@ -171,17 +221,16 @@ class Message {
       first_stream = count * t / threads;
       last_stream = count * (t + 1) / threads;
 #endif
-      std::vector<std::pair<size_t, size_t>> chunks;
-      size_t longest = 0;
-      for (size_t s = first_stream; s < last_stream; ++s) {
-        chunks.push_back(stream_chunk(n, count, s));
-        longest = std::max(longest, chunks.back().second - chunks.back().first);
-      }
-      for (size_t k = 0; k < longest; ++k) {
-        for (size_t j = 0; j < chunks.size(); ++j) {
-          const auto [first, last] = chunks[j];
-          if (k < last - first) f(streams_[first_stream + j], reverse ? last - 1 - k : first + k);
+      for (size_t s0 = first_stream; s0 < last_stream; s0 += kLockstep) {
+        const size_t group = std::min(kLockstep, last_stream - s0);
+        Chunk chunk[kLockstep];
+        size_t longest = 0;
+        for (size_t j = 0; j < group; ++j) {
+          const auto [first, last] = stream_chunk(n, count, s0 + j);
+          chunk[j] = {first, last - first};
+          longest = std::max(longest, last - first);
         }
+        g(&streams_[s0], chunk, group, longest);
       }
     }
   }

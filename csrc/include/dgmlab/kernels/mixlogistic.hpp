@@ -16,13 +16,13 @@
 // default is a safeguarded Newton-bisection (rtsafe): a Newton step is taken only when it lands inside the current
 // bracket and at least halves the step before last, otherwise the bracket is bisected.
 //
-// Everything runs in double precision with fpmath's deterministic exp/log, so the CPU and CUDA kernels produce the
-// same bits.
+// Everything runs in double precision with detmath's host-and-device exp_hd/log_hd, so the CPU and CUDA kernels
+// produce the same bits.
 #pragma once
 
 #include <cstdint>
 
-#include "dgmlab/kernels/fpmath.hpp"
+#include "dgmlab/detmath.hpp"
 
 namespace dgmlab {
 namespace mixlogistic {
@@ -54,15 +54,15 @@ DGMLAB_HD int prepare(const T* logits, const T* means, const T* log_scales, Comp
   if (bad != 0) return bad;
   double total = 0.0;
   for (int k = 0; k < c.K; ++k) {
-    c.weight[k] = fpmath::exp(static_cast<double>(logits[k]) - lmax);
+    c.weight[k] = detmath::exp_hd(static_cast<double>(logits[k]) - lmax);
     total += c.weight[k];
   }
   for (int k = 0; k < c.K; ++k) {
     const double s = static_cast<double>(log_scales[k]);
     c.weight[k] /= total;
     c.mean[k] = static_cast<double>(means[k]);
-    c.inv_scale[k] = fpmath::exp(-s);
-    c.scale[k] = fpmath::exp(s);
+    c.inv_scale[k] = detmath::exp_hd(-s);
+    c.scale[k] = detmath::exp_hd(s);
   }
   return 0;
 }
@@ -77,11 +77,11 @@ DGMLAB_HD Sums sums(double x, const Components& c) {
   for (int k = 0; k < c.K; ++k) {
     const double z = (x - c.mean[k]) * c.inv_scale[k];
     const bool negative = z < 0.0;
-    const double e = fpmath::exp(fpmath::select(negative, z, -z));
+    const double e = detmath::exp_hd(detmath::select(negative, z, -z));
     const double big = 1.0 / (1.0 + e);  // sigma(|z|)
     const double small = e * big;        // sigma(-|z|)
-    r.P += c.weight[k] * fpmath::select(negative, small, big);
-    r.Q += c.weight[k] * fpmath::select(negative, big, small);
+    r.P += c.weight[k] * detmath::select(negative, small, big);
+    r.Q += c.weight[k] * detmath::select(negative, big, small);
     r.pdf += (c.weight[k] * c.inv_scale[k]) * (small * big);
   }
   return r;
@@ -94,7 +94,7 @@ struct Eval {
 
 DGMLAB_HD Eval evaluate(double x, const Components& c) {
   const Sums t = sums(x, c);
-  return Eval{fpmath::log(t.P) - fpmath::log(t.Q), (t.pdf / t.P) / t.Q};
+  return Eval{detmath::log_hd(t.P) - detmath::log_hd(t.Q), (t.pdf / t.P) / t.Q};
 }
 
 // The forward map in either form: value is y(x) (logit form) or MixLogCDF(x) (cdf form), log_derivative is
@@ -105,9 +105,9 @@ struct Forward {
 
 DGMLAB_HD Forward forward(double x, const Components& c, bool logit_form) {
   const Sums t = sums(x, c);
-  const double log_pdf = fpmath::log(t.pdf);
+  const double log_pdf = detmath::log_hd(t.pdf);
   if (!logit_form) return Forward{t.P, log_pdf};
-  const double log_p = fpmath::log(t.P), log_q = fpmath::log(t.Q);
+  const double log_p = detmath::log_hd(t.P), log_q = detmath::log_hd(t.Q);
   return Forward{log_p - log_q, (log_pdf - log_p) - log_q};
 }
 
@@ -211,19 +211,19 @@ DGMLAB_HD void evaluate_lanes(const double* x, int K, const double* weight, cons
       const int i = k * W + l;
       const double z = (x[l] - mean[i]) * inv_scale[i];
       const bool negative = z < 0.0;
-      const double e = fpmath::exp(fpmath::select(negative, z, -z));
+      const double e = detmath::exp_hd(detmath::select(negative, z, -z));
       const double big = 1.0 / (1.0 + e);
       const double small = e * big;
-      P[l] += weight[i] * fpmath::select(negative, small, big);
-      Q[l] += weight[i] * fpmath::select(negative, big, small);
+      P[l] += weight[i] * detmath::select(negative, small, big);
+      Q[l] += weight[i] * detmath::select(negative, big, small);
       pdf[l] += (weight[i] * inv_scale[i]) * (small * big);
     }
   }
-  for (int l = 0; l < W; ++l) out[l] = Eval{fpmath::log(P[l]) - fpmath::log(Q[l]), (pdf[l] / P[l]) / Q[l]};
+  for (int l = 0; l < W; ++l) out[l] = Eval{detmath::log_hd(P[l]) - detmath::log_hd(Q[l]), (pdf[l] / P[l]) / Q[l]};
 }
 
 // sigma^-1(u) = log u - log(1 - u) for u in (0, 1); 1 - u is exact for u >= 1/2.
-DGMLAB_HD double logit(double u) { return fpmath::log(u) - fpmath::log(1.0 - u); }
+DGMLAB_HD double logit(double u) { return detmath::log_hd(u) - detmath::log_hd(1.0 - u); }
 
 }  // namespace mixlogistic
 }  // namespace dgmlab
