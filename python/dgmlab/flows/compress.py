@@ -4,9 +4,12 @@
     dgmlab decompress photos.dgmbb -o out/
 
 Images of any size are cut into the model's patch size (edge padding, recorded), and all patches of all images are
-coded into one message, ``batch`` patches per step (Algorithm 3.4 over the compositional codec). The container
-(:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights hash, δ, σ, streams, seed,
-batch layout, torch thread count and dtype. Decoding checks the model before touching the message.
+coded into one message, ``batch`` patches per step (Algorithm 3.4 over the compositional codec, each run of
+actnorm / 1x1 convolution layers coded as one per-pixel block). Batches are chained: each takes its auxiliary bits
+from the message, whose top is first whitened (:mod:`dgmlab.coding.whitening`; only the first batch draws
+initial bits). The container (:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights
+hash, δ, σ, streams, seed, batch layout, whitened word counts, torch thread count, dtype and device. Decoding checks
+the model before touching the message.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from tqdm import tqdm
 from dgmlab.coding import Message
 from dgmlab.coding.container import read_container, write_container
 from dgmlab.coding.local_bitsback import LocalParams, net_bits
+from dgmlab.coding.whitening import safe_whiten_words, unwhiten, whiten
 from dgmlab.flows.local_coding import FlowPlusPlusCoder
 from dgmlab.flows.model import FlowPlusPlus, load_model
 from dgmlab.flows.pretrained import BUNDLED, ROOT
 
 __all__ = ["CompressConfig", "baseline_sizes", "compress_images", "decompress_bytes", "load_coding_model",
-           "read_image", "tile_image", "untile_image", "write_png"]
+           "PatchCoders", "pop_batches", "push_batches", "read_image", "tile_image", "untile_image", "write_png"]
 
 MODES = {"RGB": 3, "L": 1}
+WHITEN_MARGIN = 2.0
+"""Whiten this many times the bits per subpixel that the first batch drew from the seeded source (what a batch
+reads below its own content) before each later batch."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,7 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-class _Coders:
+class PatchCoders:
     """One float64 coder per batch shape (there are at most two: full batches and the last one)."""
 
     def __init__(self, model: FlowPlusPlus, params: LocalParams, fuse: bool) -> None:
@@ -138,6 +145,32 @@ class _Coders:
 
 def _params(cfg: CompressConfig) -> LocalParams:
     return LocalParams(delta=cfg.delta, sigma=cfg.sigma)
+
+
+def push_batches(msg: Message, x: np.ndarray, coders: PatchCoders, batch: int, progress: bool = False) -> list[int]:
+    """Encode patches ``x`` in batches chained into ``msg``; returns the words whitened before each batch."""
+    whitened, aux_per_dim = [], 0.0
+    for i, (lo, hi) in enumerate(tqdm(_batches(len(x), batch), disable=not progress, desc="compress",
+                                      unit="batch")):
+        words = safe_whiten_words(msg, math.ceil(WHITEN_MARGIN * aux_per_dim * x[lo:hi].size / 64)) if i else 0
+        whiten(msg, words)
+        whitened.append(words)
+        coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
+        if i == 0:
+            aux_per_dim = msg.initial_bits_used() / x[lo:hi].size
+    return whitened
+
+
+def pop_batches(msg: Message, n: int, patch: int, coders: PatchCoders, batch: int, whitened: list[int],
+                progress: bool = False) -> np.ndarray:
+    """Decode the ``n`` patches of :func:`push_batches`, last batch first."""
+    x = np.zeros((n, 3, patch, patch), dtype=np.int64)
+    spans = _batches(n, batch)
+    for i in tqdm(range(len(spans))[::-1], disable=not progress, desc="decompress", unit="batch"):
+        lo, hi = spans[i]
+        x[lo:hi] = coders.get(x[lo:hi].shape).codec().pop(msg)
+        unwhiten(msg, whitened[i])
+    return x
 
 
 def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfig = CompressConfig(),
@@ -160,14 +193,12 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     x = np.concatenate(tiles).astype(np.int64)
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
-    coders = _Coders(cm.model, _params(cfg), fuse=False)
-    for lo, hi in tqdm(_batches(len(x), cfg.batch), disable=not progress, desc="compress", unit="batch"):
-        coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
+    whitened = push_batches(msg, x, PatchCoders(cm.model, _params(cfg), fuse=True), cfg.batch, progress)
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
               "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
               "torch_threads": cfg.threads, "dtype": "float64", "device": "cpu",
-              "fused_pixel_layers": False}
+              "fused_pixel_layers": True, "whiten_words": whitened}
     subpixels = sum(im["height"] * im["width"] * MODES[im["mode"]] for im in images)
     stats = {"net_bits": net_bits(msg), "initial_bits": msg.initial_bits_used(), "subpixels": subpixels,
              "patch_subpixels": int(x.size)}
@@ -187,6 +218,7 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
                              value_range=float(header["value_range"]))
         threads = int(header["torch_threads"])
         fuse = bool(header["fused_pixel_layers"])
+        whitened = _whiten_words(header.get("whiten_words"), len(_batches(n, batch)))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"corrupt dgmlab compressed file (header field: {e})") from None
     if cm is None:
@@ -198,10 +230,7 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
         raise ValueError(f"model mismatch: patch size {patch} in the file, {cm.model.config.image_size} in the model")
     torch.set_num_threads(threads)
     msg = Message.from_bytes(payload)
-    x = np.zeros((n, 3, patch, patch), dtype=np.int64)
-    coders = _Coders(cm.model, params, fuse)
-    for lo, hi in tqdm(_batches(n, batch)[::-1], disable=not progress, desc="decompress", unit="batch"):
-        x[lo:hi] = coders.get(x[lo:hi].shape).codec().pop(msg)
+    x = pop_batches(msg, n, patch, PatchCoders(cm.model, params, fuse), batch, whitened, progress)
     if abs(net_bits(msg)) > 1e-3:
         raise ValueError("corrupt dgmlab compressed file (message not fully consumed)")
     out, start = [], 0
@@ -216,6 +245,16 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     if start != n:
         raise ValueError(f"corrupt dgmlab compressed file ({n} patches, the image table uses {start})")
     return out
+
+
+def _whiten_words(value: object, batches: int) -> list[int]:
+    """The header's per-batch whitened word counts (files without the field were written without whitening)."""
+    if value is None:
+        return [0] * batches
+    if (not isinstance(value, list) or len(value) != batches
+            or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in value)):
+        raise ValueError(f"whiten_words: expected {batches} ints >= 0")
+    return value
 
 
 def baseline_sizes(paths: list[str]) -> dict[str, int]:

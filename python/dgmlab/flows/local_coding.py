@@ -20,13 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from dgmlab import kernels
 from dgmlab.coding import Uniform
 from dgmlab.coding.local_bitsback import Dequantized, FlowCodec, LocalParams
 from dgmlab.flows.couplings import Coupling
 from dgmlab.flows.dequantizers import UniformDequantizer, VariationalDequantizer
 from dgmlab.flows.layers import ActNorm, InvConv1x1, Logit, Sigmoid, Squeeze
-from dgmlab.flows.mixlogistic import mixlogistic_logit_cdf
+from dgmlab.flows.mixlogistic import mixlogistic_inverse, mixlogistic_logit_cdf
 from dgmlab.flows.model import FlowPlusPlus
 
 __all__ = ["BlackBoxFlow", "FlowPlusPlusCoder", "coding_layer", "fuse_pixel_layers", "inverted_coding_layer"]
@@ -173,9 +172,7 @@ class _Coupling:
         # 2^-40 of the smallest scale, is far below the coding noise sigma)
         a, shift, *mix = self._params(x1)
         u = (y2 - shift) * torch.exp(-a)
-        if self.layer.kind == "affine":
-            return u
-        return kernels.mixlogistic_inverse(u.contiguous(), *(m.contiguous() for m in mix))
+        return u if self.layer.kind == "affine" else mixlogistic_inverse(u, *mix)
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.layer.split(_t(x))
