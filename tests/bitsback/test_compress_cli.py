@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -35,16 +38,56 @@ def workdir(tmp_path_factory):
     return d
 
 
-def test_cli_roundtrip(workdir, capsys):
+def test_cli_roundtrip_in_a_fresh_process(workdir, capsys):
     out = workdir / "out"
-    assert main(["decompress", str(workdir / "x.dgmbb"), "-o", str(out), "--model", str(workdir / "tiny.pt"),
-                 "-q"]) == 0
+    args = ["decompress", str(workdir / "x.dgmbb"), "-o", str(out), "--model", str(workdir / "tiny.pt"), "-q"]
+    subprocess.run([sys.executable, "-c", f"from dgmlab.cli import main; raise SystemExit(main({args!r}))"],
+                   check=True, timeout=300)
     for name in ("rgb.png", "grey.png"):
         a, b = Image.open(workdir / name), Image.open(out / name)
         assert a.mode == b.mode and np.array_equal(np.asarray(a), np.asarray(b))
     header, _ = read_container((workdir / "x.dgmbb").read_bytes())
     assert header["batch"] == 2 and header["streams"] == 3 and header["torch_threads"] == 1
     assert [im["name"] for im in header["images"]] == ["rgb.png", "grey.png"]
+    # 7 patches of 8x8 in 4 chained batches: the first draws the auxiliary bits, the others are whitened
+    assert header["patches"] == 7 and header["fused_pixel_layers"] is True
+    words = header["whiten_words"]
+    assert len(words) == 4 and words[0] == 0 and all(w > 0 for w in words[1:])
+
+
+def test_header_records_the_environment(workdir):
+    header, _ = read_container((workdir / "x.dgmbb").read_bytes())
+    assert header["device"] == "cpu" and header["torch"] == torch.__version__ and "gpu" not in header
+    assert len(header["patches_sha256"]) == 64
+
+
+def test_pixels_that_fail_the_checksum_are_not_returned(workdir, capsys):
+    header, payload = read_container((workdir / "x.dgmbb").read_bytes())
+    header["patches_sha256"] = "0" * 64
+    assert "checksum" in _decompress_error(workdir, capsys, write_container(header, payload))
+
+
+def test_a_cuda_file_needs_a_cuda_device(workdir, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    header, payload = read_container((workdir / "x.dgmbb").read_bytes())
+    header["device"] = "cuda"
+    assert "same kind of device" in _decompress_error(workdir, capsys, write_container(header, payload))
+
+
+@pytest.mark.parametrize(("device", "message"), [("tpu", "expected 'cpu'"), ("cuda", "no CUDA device")])
+def test_bad_devices_are_rejected(workdir, capsys, monkeypatch, device, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["compress", str(workdir / "rgb.png"), "-o", str(workdir / "dev.dgmbb"), "--model",
+                 str(workdir / "tiny.pt"), "--device", device, "-q"])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (workdir / "dev.dgmbb").exists()
+
+
+@pytest.mark.parametrize("words", [[0, 1], [0, -3, 1, 1], "many", [0, 1.5, 1, 1], [0, 10**9, 0, 0]])
+def test_bad_whitening_record_is_rejected(workdir, capsys, words):
+    header, payload = read_container((workdir / "x.dgmbb").read_bytes())
+    header["whiten_words"] = words
+    assert "corrupt" in _decompress_error(workdir, capsys, write_container(header, payload))
 
 
 @pytest.mark.parametrize(("name", "message"), [("rgba.png", "unsupported image mode"),

@@ -8,8 +8,8 @@ coded into one message, ``batch`` patches per step (Algorithm 3.4 over the compo
 actnorm / 1x1 convolution layers coded as one per-pixel block). Batches are chained: each takes its auxiliary bits
 from the message, whose top is first whitened (:mod:`dgmlab.coding.whitening`; only the first batch draws
 initial bits). The container (:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights
-hash, δ, σ, streams, seed, batch layout, whitened word counts, torch thread count, dtype and device. Decoding checks
-the model before touching the message.
+hash, δ, σ, streams, seed, batch layout, whitened word counts, torch thread count, dtype, device (GPU model) and torch
+version, and a SHA-256 of the pixels. Decoding checks the model before touching the message, and the pixels after.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from dgmlab.coding import Message
 from dgmlab.coding.container import read_container, write_container
 from dgmlab.coding.local_bitsback import LocalParams, net_bits
 from dgmlab.coding.whitening import safe_whiten_words, unwhiten, whiten
-from dgmlab.flows.local_coding import FlowPlusPlusCoder
+from dgmlab.flows.local_coding import FlowPlusPlusCoder, coding_device
 from dgmlab.flows.model import FlowPlusPlus, load_model
 from dgmlab.flows.pretrained import BUNDLED, ROOT
 
@@ -58,9 +59,12 @@ class CompressConfig:
     """Patches coded per step (the batch layout both sides use)."""
     threads: int = 1
     """torch threads on the coding path (recorded; the decoder uses the same)."""
+    device: str = "cpu"
+    """Where the networks run: ``cpu``, ``cuda`` or ``cuda:N`` (recorded; the decoder needs the same kind)."""
 
     def __post_init__(self) -> None:
         LocalParams(delta=self.delta, sigma=self.sigma)  # validates δ and σ
+        coding_device(self.device)
         for name in ("streams", "batch", "threads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -134,12 +138,14 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
 class PatchCoders:
     """One float64 coder per batch shape (there are at most two: full batches and the last one)."""
 
-    def __init__(self, model: FlowPlusPlus, params: LocalParams, fuse: bool) -> None:
-        self.model, self.params, self.fuse, self._by_shape = model, params, fuse, {}
+    def __init__(self, model: FlowPlusPlus, params: LocalParams, fuse: bool, device: str = "cpu") -> None:
+        self.model, self.params, self.fuse, self.device, self._by_shape = model, params, fuse, device, {}
+        if coding_device(device).type == "cuda":  # same convolution algorithms on both sides
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
     def get(self, shape: tuple[int, ...]) -> FlowPlusPlusCoder:
         if shape not in self._by_shape:
-            self._by_shape[shape] = FlowPlusPlusCoder(self.model, shape, self.params, fuse=self.fuse)
+            self._by_shape[shape] = FlowPlusPlusCoder(self.model, shape, self.params, self.fuse, self.device)
         return self._by_shape[shape]
 
 
@@ -147,14 +153,21 @@ def _params(cfg: CompressConfig) -> LocalParams:
     return LocalParams(delta=cfg.delta, sigma=cfg.sigma)
 
 
-def push_batches(msg: Message, x: np.ndarray, coders: PatchCoders, batch: int, progress: bool = False) -> list[int]:
-    """Encode patches ``x`` in batches chained into ``msg``; returns the words whitened before each batch."""
+def push_batches(msg: Message, x: np.ndarray, coders: PatchCoders, batch: int, progress: bool = False,
+                 before_batch: Callable[[Message, int, int], None] | None = None) -> list[int]:
+    """Encode patches ``x`` in batches chained into ``msg``; returns the words whitened before each batch.
+
+    ``before_batch(msg, lo, hi)``, if given, sees the message right before patches ``lo:hi`` are pushed (benchmarks
+    use it to evaluate the bound at the noise the coder is about to draw).
+    """
     whitened, aux_per_dim = [], 0.0
     for i, (lo, hi) in enumerate(tqdm(_batches(len(x), batch), disable=not progress, desc="compress",
                                       unit="batch")):
         words = safe_whiten_words(msg, math.ceil(WHITEN_MARGIN * aux_per_dim * x[lo:hi].size / 64)) if i else 0
         whiten(msg, words)
         whitened.append(words)
+        if before_batch is not None:
+            before_batch(msg, lo, hi)
         coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
         if i == 0:
             aux_per_dim = msg.initial_bits_used() / x[lo:hi].size
@@ -193,18 +206,32 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     x = np.concatenate(tiles).astype(np.int64)
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
-    whitened = push_batches(msg, x, PatchCoders(cm.model, _params(cfg), fuse=True), cfg.batch, progress)
+    coders = PatchCoders(cm.model, _params(cfg), fuse=True, device=cfg.device)
+    whitened = push_batches(msg, x, coders, cfg.batch, progress)
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
               "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
-              "torch_threads": cfg.threads, "dtype": "float64", "device": "cpu",
-              "fused_pixel_layers": True, "whiten_words": whitened}
+              "torch_threads": cfg.threads, "dtype": "float64", "fused_pixel_layers": True, "whiten_words": whitened,
+              "patches_sha256": _digest(x), **_environment(cfg.device)}
     subpixels = sum(im["height"] * im["width"] * MODES[im["mode"]] for im in images)
     stats = {"net_bits": net_bits(msg), "initial_bits": msg.initial_bits_used(), "subpixels": subpixels,
              "patch_subpixels": int(x.size)}
     data = write_container(header, msg.to_bytes())
     stats["file_bytes"] = len(data)
     return data, stats
+
+
+def _digest(x: np.ndarray) -> str:
+    return hashlib.sha256(x.astype(np.uint8).tobytes()).hexdigest()
+
+
+def _environment(device: str) -> dict[str, str]:
+    """What decides the networks' bits besides the weights: the device (and GPU model) and torch version."""
+    dev = coding_device(device)
+    env = {"device": dev.type, "torch": torch.__version__}
+    if dev.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(dev)
+    return env
 
 
 def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool = True
@@ -218,7 +245,8 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
                              value_range=float(header["value_range"]))
         threads = int(header["torch_threads"])
         fuse = bool(header["fused_pixel_layers"])
-        whitened = _whiten_words(header.get("whiten_words"), len(_batches(n, batch)))
+        device = str(header["device"])
+        whitened = header.get("whiten_words", [0] * len(_batches(n, batch)))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"corrupt dgmlab compressed file (header field: {e})") from None
     if cm is None:
@@ -228,11 +256,21 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
                          f"{model_info['sha256'][:12]}...), this model's weights hash to {cm.sha256[:12]}...")
     if cm.model.config.image_size != patch:
         raise ValueError(f"model mismatch: patch size {patch} in the file, {cm.model.config.image_size} in the model")
+    try:
+        coders = PatchCoders(cm.model, params, fuse, device)
+    except ValueError as e:
+        raise ValueError(f"this file was coded with the networks on {device!r}; decoding needs the same kind of "
+                         f"device ({e})") from None
     torch.set_num_threads(threads)
     msg = Message.from_bytes(payload)
-    x = pop_batches(msg, n, patch, PatchCoders(cm.model, params, fuse), batch, whitened, progress)
+    _check_whiten_words(whitened, len(_batches(n, batch)), msg.num_bits())
+    x = pop_batches(msg, n, patch, coders, batch, whitened, progress)
     if abs(net_bits(msg)) > 1e-3:
         raise ValueError("corrupt dgmlab compressed file (message not fully consumed)")
+    if "patches_sha256" in header and header["patches_sha256"] != _digest(x):
+        written = {k: header.get(k) for k in ("device", "gpu", "torch")}
+        raise ValueError(f"decoded pixels fail the file's checksum: this machine's networks compute other bits than "
+                         f"the encoder's (written with {written}, decoding with {_environment(device)})")
     out, start = [], 0
     try:
         for im in images:
@@ -247,14 +285,13 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     return out
 
 
-def _whiten_words(value: object, batches: int) -> list[int]:
-    """The header's per-batch whitened word counts (files without the field were written without whitening)."""
-    if value is None:
-        return [0] * batches
+def _check_whiten_words(value: object, batches: int, bits: float) -> None:
+    """The header's per-batch whitened word counts: ints >= 0, none beyond the message (files written before
+    whitening have no such field and read as zeros)."""
     if (not isinstance(value, list) or len(value) != batches
-            or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in value)):
-        raise ValueError(f"whiten_words: expected {batches} ints >= 0")
-    return value
+            or not all(isinstance(w, int) and not isinstance(w, bool) and 0 <= 64 * w <= bits for w in value)):
+        raise ValueError(f"corrupt dgmlab compressed file (whiten_words: expected {batches} ints in "
+                         f"[0, {int(bits // 64)}])")
 
 
 def baseline_sizes(paths: list[str]) -> dict[str, int]:
