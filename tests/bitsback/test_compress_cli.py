@@ -51,8 +51,8 @@ def test_cli_roundtrip_in_a_fresh_process(workdir, capsys):
     assert [im["name"] for im in header["images"]] == ["rgb.png", "grey.png"]
     # 7 patches of 8x8 in 4 chained batches: the first draws the auxiliary bits, the others are whitened
     assert header["patches"] == 7 and header["fused_pixel_layers"] is True
-    words = header["whiten_words"]
-    assert len(words) == 4 and words[0] == 0 and all(w > 0 for w in words[1:])
+    record = header["batches"]
+    assert len(record) == 4 and record[0][1] == 0 and all(words > 0 for _, words in record[1:])
 
 
 def test_header_records_the_environment(workdir):
@@ -83,10 +83,12 @@ def test_bad_devices_are_rejected(workdir, capsys, monkeypatch, device, message)
     assert not (workdir / "dev.dgmbb").exists()
 
 
-@pytest.mark.parametrize("words", [[0, 1], [0, -3, 1, 1], "many", [0, 1.5, 1, 1], [0, 10**9, 0, 0]])
-def test_bad_whitening_record_is_rejected(workdir, capsys, words):
+@pytest.mark.parametrize("record", [[[0, 0], [0, 1]], [[0, 0], [0, -3], [0, 1], [0, 1]], "many",
+                                    [[0, 0], [0, 1.5], [0, 1], [0, 1]], [[0, 0], [0, 10**9], [0, 0], [0, 0]],
+                                    [[0, 0], [99, 1], [0, 1], [0, 1]], [0, 0, 0, 0]])
+def test_bad_batch_record_is_rejected(workdir, capsys, record):
     header, payload = read_container((workdir / "x.dgmbb").read_bytes())
-    header["whiten_words"] = words
+    header["batches"] = record
     assert "corrupt" in _decompress_error(workdir, capsys, write_container(header, payload))
 
 
@@ -139,3 +141,17 @@ def test_container_format():
         read_container(b"")
     with pytest.raises(ValueError, match="padded"):
         read_container(blob + b"\x00")
+
+
+def test_retried_batches_decode_exactly(workdir, monkeypatch):
+    """With a tail limit of 0 every checked try 'hits the tail': each batch ends on its last, unchecked try."""
+    from dgmlab.coding import local_bitsback
+    from dgmlab.flows.compress import MAX_RETRIES, CompressConfig, compress_images, decompress_bytes, load_coding_model
+
+    cm = load_coding_model(str(workdir / "tiny.pt"))
+    monkeypatch.setattr(local_bitsback, "TAIL_LIMIT", 0.0)
+    data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3, batch=2), progress=False)
+    monkeypatch.undo()
+    assert [r[0] for r in read_container(data)[0]["batches"]] == [MAX_RETRIES, MAX_RETRIES]
+    (name, img, mode), = decompress_bytes(data, cm, progress=False)
+    assert np.array_equal(img, np.asarray(Image.open(workdir / "rgb.png")))

@@ -7,9 +7,10 @@ Images of any size are cut into the model's patch size (edge padding, recorded),
 coded into one message, ``batch`` patches per step (Algorithm 3.4 over the compositional codec, each run of
 actnorm / 1x1 convolution layers coded as one per-pixel block). Batches are chained: each takes its auxiliary bits
 from the message, whose top is first whitened (:mod:`dgmlab.coding.whitening`; only the first batch draws
-initial bits). The container (:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights
-hash, δ, σ, streams, seed, batch layout, whitened word counts, torch thread count, dtype, device (GPU model) and torch
-version, and a SHA-256 of the pixels. Decoding checks the model before touching the message, and the pixels after.
+initial bits); a batch whose bits-back samples hit the coder's tail buckets is re-encoded with other bits. The
+container (:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights hash, δ, σ,
+streams, seed, batch layout, retries and whitened word counts per batch, torch thread count, dtype, device (GPU
+model) and torch version, and a SHA-256 of the pixels. Decoding checks the model before touching the message, and the pixels after.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import io
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +28,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from dgmlab.coding import Message
+from dgmlab.coding import Message, Uniform
 from dgmlab.coding.container import read_container, write_container
-from dgmlab.coding.local_bitsback import LocalParams, net_bits
+from dgmlab.coding.local_bitsback import LocalParams, TailSample, net_bits, tail_checks
 from dgmlab.coding.whitening import safe_whiten_words, unwhiten, whiten
 from dgmlab.flows.local_coding import FlowPlusPlusCoder, coding_device
 from dgmlab.flows.model import FlowPlusPlus, load_model
@@ -41,6 +43,8 @@ MODES = {"RGB": 3, "L": 1}
 WHITEN_MARGIN = 2.0
 """Whiten this many times the bits per subpixel that the first batch drew from the seeded source (what a batch
 reads below its own content) before each later batch."""
+MAX_RETRIES = 8
+"""Re-encodings of a batch whose bits-back samples hit the coder's tail buckets (each costs 16 bits a stream)."""
 
 
 @dataclass(frozen=True)
@@ -153,28 +157,55 @@ def _params(cfg: CompressConfig) -> LocalParams:
     return LocalParams(delta=cfg.delta, sigma=cfg.sigma)
 
 
-def push_batches(msg: Message, x: np.ndarray, coders: PatchCoders, batch: int, progress: bool = False,
-                 before_batch: Callable[[Message, int, int], None] | None = None) -> list[int]:
-    """Encode patches ``x`` in batches chained into ``msg``; returns the words whitened before each batch.
+def _salt(msg: Message, attempt: int, pop: bool = False) -> None:
+    """Push (or pop and check) one 16-bit digit ``attempt`` per stream: other bits for a retried batch."""
+    codec = Uniform(2**16, (msg.num_streams,))
+    if not pop:
+        codec.push(msg, np.full(msg.num_streams, attempt))
+    elif not np.all(codec.pop(msg) == attempt):
+        raise ValueError("corrupt dgmlab compressed file (retry salt mismatch)")
 
-    ``before_batch(msg, lo, hi)``, if given, sees the message right before patches ``lo:hi`` are pushed (benchmarks
-    use it to evaluate the bound at the noise the coder is about to draw).
+
+def push_batches(msg: Message, x: np.ndarray, coders: PatchCoders, batch: int, progress: bool = False,
+                 before_batch: Callable[[Message, int, int], None] | None = None
+                 ) -> tuple[Message, list[list[int]]]:
+    """Encode patches ``x`` in batches chained into ``msg``; returns the message and ``[retries, whitened words]``
+    per batch.
+
+    A batch whose bits-back samples land in the coder's tail buckets (:class:`TailSample`, ~1 batch in 4 of 16
+    patches) is re-encoded from the message as it was, after pushing a salt digit per stream and whitening again,
+    up to ``MAX_RETRIES`` times (the last try is kept whatever it costs). ``before_batch(msg, lo, hi)``, if given,
+    sees the message right before the kept try of patches ``lo:hi`` is pushed (benchmarks use it to evaluate the
+    bound at the noise the coder draws).
     """
-    whitened, aux_per_dim = [], 0.0
+    record, aux_per_dim = [], 0.0
     for i, (lo, hi) in enumerate(tqdm(_batches(len(x), batch), disable=not progress, desc="compress",
                                       unit="batch")):
-        words = safe_whiten_words(msg, math.ceil(WHITEN_MARGIN * aux_per_dim * x[lo:hi].size / 64)) if i else 0
-        whiten(msg, words)
-        whitened.append(words)
-        if before_batch is not None:
-            before_batch(msg, lo, hi)
-        coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
+        codec = coders.get(x[lo:hi].shape).codec()
+        target = math.ceil(WHITEN_MARGIN * aux_per_dim * x[lo:hi].size / 64) if i else 0
+        for attempt in range(MAX_RETRIES + 1):
+            trial = msg.copy()
+            if attempt:
+                _salt(trial, attempt)
+            words = safe_whiten_words(trial, target)
+            whiten(trial, words)
+            before = trial.copy() if before_batch is not None else None
+            try:
+                with tail_checks() if attempt < MAX_RETRIES else nullcontext():
+                    codec.push(trial, x[lo:hi])
+                break
+            except TailSample:
+                continue
+        if before is not None:
+            before_batch(before, lo, hi)
+        msg = trial
+        record.append([attempt, words])
         if i == 0:
             aux_per_dim = msg.initial_bits_used() / x[lo:hi].size
-    return whitened
+    return msg, record
 
 
-def pop_batches(msg: Message, n: int, patch: int, coders: PatchCoders, batch: int, whitened: list[int],
+def pop_batches(msg: Message, n: int, patch: int, coders: PatchCoders, batch: int, record: list[list[int]],
                 progress: bool = False) -> np.ndarray:
     """Decode the ``n`` patches of :func:`push_batches`, last batch first."""
     x = np.zeros((n, 3, patch, patch), dtype=np.int64)
@@ -182,7 +213,10 @@ def pop_batches(msg: Message, n: int, patch: int, coders: PatchCoders, batch: in
     for i in tqdm(range(len(spans))[::-1], disable=not progress, desc="decompress", unit="batch"):
         lo, hi = spans[i]
         x[lo:hi] = coders.get(x[lo:hi].shape).codec().pop(msg)
-        unwhiten(msg, whitened[i])
+        attempt, words = record[i]
+        unwhiten(msg, words)
+        if attempt:
+            _salt(msg, attempt, pop=True)
     return x
 
 
@@ -207,11 +241,11 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
     coders = PatchCoders(cm.model, _params(cfg), fuse=True, device=cfg.device)
-    whitened = push_batches(msg, x, coders, cfg.batch, progress)
+    msg, record = push_batches(msg, x, coders, cfg.batch, progress)
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
               "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
-              "torch_threads": cfg.threads, "dtype": "float64", "fused_pixel_layers": True, "whiten_words": whitened,
+              "torch_threads": cfg.threads, "dtype": "float64", "fused_pixel_layers": True, "batches": record,
               "patches_sha256": _digest(x), **_environment(cfg.device)}
     subpixels = sum(im["height"] * im["width"] * MODES[im["mode"]] for im in images)
     stats = {"net_bits": net_bits(msg), "initial_bits": msg.initial_bits_used(), "subpixels": subpixels,
@@ -246,7 +280,7 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
         threads = int(header["torch_threads"])
         fuse = bool(header["fused_pixel_layers"])
         device = str(header["device"])
-        whitened = header.get("whiten_words", [0] * len(_batches(n, batch)))
+        record = header.get("batches", [[0, 0]] * len(_batches(n, batch)))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"corrupt dgmlab compressed file (header field: {e})") from None
     if cm is None:
@@ -263,8 +297,8 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
                          f"device ({e})") from None
     torch.set_num_threads(threads)
     msg = Message.from_bytes(payload)
-    _check_whiten_words(whitened, len(_batches(n, batch)), msg.num_bits())
-    x = pop_batches(msg, n, patch, coders, batch, whitened, progress)
+    _check_batch_record(record, len(_batches(n, batch)), msg.num_bits())
+    x = pop_batches(msg, n, patch, coders, batch, record, progress)
     if abs(net_bits(msg)) > 1e-3:
         raise ValueError("corrupt dgmlab compressed file (message not fully consumed)")
     if "patches_sha256" in header and header["patches_sha256"] != _digest(x):
@@ -285,13 +319,17 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     return out
 
 
-def _check_whiten_words(value: object, batches: int, bits: float) -> None:
-    """The header's per-batch whitened word counts: ints >= 0, none beyond the message (files written before
-    whitening have no such field and read as zeros)."""
+def _check_batch_record(value: object, batches: int, bits: float) -> None:
+    """The header's ``[retries, whitened words]`` per batch: within range, no word beyond the message (files written
+    before whitening and retries have no such field and read as zeros)."""
+    def ok(v: object, top: float) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= top
+
     if (not isinstance(value, list) or len(value) != batches
-            or not all(isinstance(w, int) and not isinstance(w, bool) and 0 <= 64 * w <= bits for w in value)):
-        raise ValueError(f"corrupt dgmlab compressed file (whiten_words: expected {batches} ints in "
-                         f"[0, {int(bits // 64)}])")
+            or not all(isinstance(b, list) and len(b) == 2 and ok(b[0], MAX_RETRIES) and ok(b[1], bits / 64)
+                       for b in value)):
+        raise ValueError(f"corrupt dgmlab compressed file (batches: expected {batches} pairs [retries <= "
+                         f"{MAX_RETRIES}, whitened words <= {int(bits // 64)}])")
 
 
 def baseline_sizes(paths: list[str]) -> dict[str, int]:
