@@ -17,13 +17,11 @@ charges z²/2 log2 e: there the net codelength falls *below* the bound).
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from bitsback_common import run_info, sample_patches
+from bitsback_common import run_info, sample_patches, write_result
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import LocalParams, net_bits
 from dgmlab.flows.compress import PatchCoders, pop_batches, push_batches
@@ -77,9 +75,7 @@ def main() -> None:
               "retried_batches": sum(r[0] > 0 for r in record),
               "per_batch": per_batch,
               "encode_cpu_seconds": seconds, "round_trip": "exact", **info}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("batches_retries_whitened", "per_batch")}, indent=2))
+    write_result(args.out, result, hide=("batches_retries_whitened", "per_batch"))
 
 
 if __name__ == "__main__":

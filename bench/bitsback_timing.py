@@ -15,15 +15,12 @@ interleaved (net, encode, decode per repeat) after one warm-up run, divided by t
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from bitsback_common import sample_patches, run_info
+from bitsback_common import run_info, sample_patches, write_result
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import Dequantized, LocalParams
 from dgmlab.flows.local_coding import FlowPlusPlusCoder
@@ -77,13 +74,10 @@ def main() -> None:
     comp1 = rows["compositional, batch 1"]
     result = {"model": cm.model_id, "model_sha256": cm.sha256, "split": args.split,
               "patch_shape": list(x.shape[1:]), "rows": rows, "timer": "time.process_time (CPU seconds)",
-              "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
               "compositional_over_net_batch": {k: comp[k] / net[k] for k in comp},
               "blackbox_over_compositional_batch1": {k: rows["black box, batch 1"][k] / comp1[k] for k in comp1},
               "repeats": args.repeats, **info}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -146,12 +146,18 @@ def test_container_format():
 def test_retried_batches_decode_exactly(workdir, monkeypatch):
     """With a tail limit of 0 every checked try 'hits the tail': each batch ends on its last, unchecked try."""
     from dgmlab.coding import local_bitsback
-    from dgmlab.flows.compress import MAX_RETRIES, CompressConfig, compress_images, decompress_bytes, load_coding_model
+    from dgmlab.flows.compress import (
+        MAX_RETRIES,
+        CompressConfig,
+        compress_images,
+        decompress_bytes,
+        load_coding_model,
+    )
 
     cm = load_coding_model(str(workdir / "tiny.pt"))
     monkeypatch.setattr(local_bitsback, "TAIL_LIMIT", 0.0)
     data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3, batch=2), progress=False)
     monkeypatch.undo()
     assert [r[0] for r in read_container(data)[0]["batches"]] == [MAX_RETRIES, MAX_RETRIES]
-    (name, img, mode), = decompress_bytes(data, cm, progress=False)
+    ((_, img, _),) = decompress_bytes(data, cm, progress=False)
     assert np.array_equal(img, np.asarray(Image.open(workdir / "rgb.png")))
