@@ -10,7 +10,8 @@ from the message, whose top is first whitened (:mod:`dgmlab.coding.whitening`; o
 initial bits); a batch whose bits-back samples hit the coder's tail buckets is re-encoded with other bits. The
 container (:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights hash, δ, σ,
 streams, seed, batch layout, retries and whitened word counts per batch, torch thread count, dtype, device (GPU
-model) and torch version, and a SHA-256 of the pixels. Decoding checks the model before touching the message, and the pixels after.
+model) and torch version, and a SHA-256 of the pixels. Decoding checks the model before touching the message, and
+the pixels after.
 """
 
 from __future__ import annotations
