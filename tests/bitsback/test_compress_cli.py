@@ -161,3 +161,15 @@ def test_retried_batches_decode_exactly(workdir, monkeypatch):
     assert [r[0] for r in read_container(data)[0]["batches"]] == [MAX_RETRIES, MAX_RETRIES]
     ((_, img, _),) = decompress_bytes(data, cm, progress=False)
     assert np.array_equal(img, np.asarray(Image.open(workdir / "rgb.png")))
+
+
+def test_files_without_a_batch_record_still_decode(workdir):
+    """Files written before whitening and retries have no ``batches`` field: one batch decodes as before."""
+    from dgmlab.flows.compress import CompressConfig, compress_images, decompress_bytes, load_coding_model
+
+    cm = load_coding_model(str(workdir / "tiny.pt"))
+    data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3, batch=8), progress=False)
+    header, payload = read_container(data)
+    assert header.pop("batches") == [[0, 0]]  # one batch, not retried: what an older file holds
+    ((_, img, _),) = decompress_bytes(write_container(header, payload), cm, progress=False)
+    assert np.array_equal(img, np.asarray(Image.open(workdir / "rgb.png")))
