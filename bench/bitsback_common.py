@@ -1,9 +1,11 @@
-"""Shared by the bench/bitsback_*.py scripts: the model, the held-out patches and run metadata."""
+"""Shared by the bench/bitsback_*.py scripts: the model, the held-out patches, run metadata and the JSON output."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+from pathlib import Path
 
 import dgmlab
 import numpy as np
@@ -25,4 +27,11 @@ def run_info(threads: int) -> dict:
     torch.set_num_threads(threads)
     return {"dgmlab": dgmlab.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": threads,
-            "load_average": os.getloadavg()}
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "load_average": os.getloadavg()}
+
+
+def write_result(path: str, result: dict, hide: tuple[str, ...] = ()) -> None:
+    """Write ``result`` as JSON to ``path`` and print it without the keys in ``hide`` (long per-item lists)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k not in hide}, indent=2))

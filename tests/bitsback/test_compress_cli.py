@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -35,16 +38,58 @@ def workdir(tmp_path_factory):
     return d
 
 
-def test_cli_roundtrip(workdir, capsys):
+def test_cli_roundtrip_in_a_fresh_process(workdir, capsys):
     out = workdir / "out"
-    assert main(["decompress", str(workdir / "x.dgmbb"), "-o", str(out), "--model", str(workdir / "tiny.pt"),
-                 "-q"]) == 0
+    args = ["decompress", str(workdir / "x.dgmbb"), "-o", str(out), "--model", str(workdir / "tiny.pt"), "-q"]
+    subprocess.run([sys.executable, "-c", f"from dgmlab.cli import main; raise SystemExit(main({args!r}))"],
+                   check=True, timeout=300)
     for name in ("rgb.png", "grey.png"):
         a, b = Image.open(workdir / name), Image.open(out / name)
         assert a.mode == b.mode and np.array_equal(np.asarray(a), np.asarray(b))
     header, _ = read_container((workdir / "x.dgmbb").read_bytes())
     assert header["batch"] == 2 and header["streams"] == 3 and header["torch_threads"] == 1
     assert [im["name"] for im in header["images"]] == ["rgb.png", "grey.png"]
+    # 7 patches of 8x8 in 4 chained batches: the first draws the auxiliary bits, the others are whitened
+    assert header["patches"] == 7 and header["fused_pixel_layers"] is True
+    record = header["batches"]
+    assert len(record) == 4 and record[0][1] == 0 and all(words > 0 for _, words in record[1:])
+
+
+def test_header_records_the_environment(workdir):
+    header, _ = read_container((workdir / "x.dgmbb").read_bytes())
+    assert header["device"] == "cpu" and header["torch"] == torch.__version__ and "gpu" not in header
+    assert len(header["patches_sha256"]) == 64
+
+
+def test_pixels_that_fail_the_checksum_are_not_returned(workdir, capsys):
+    header, payload = read_container((workdir / "x.dgmbb").read_bytes())
+    header["patches_sha256"] = "0" * 64
+    assert "checksum" in _decompress_error(workdir, capsys, write_container(header, payload))
+
+
+def test_a_cuda_file_needs_a_cuda_device(workdir, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    header, payload = read_container((workdir / "x.dgmbb").read_bytes())
+    header["device"] = "cuda"
+    assert "same kind of device" in _decompress_error(workdir, capsys, write_container(header, payload))
+
+
+@pytest.mark.parametrize(("device", "message"), [("tpu", "expected 'cpu'"), ("cuda", "no CUDA device")])
+def test_bad_devices_are_rejected(workdir, capsys, monkeypatch, device, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["compress", str(workdir / "rgb.png"), "-o", str(workdir / "dev.dgmbb"), "--model",
+                 str(workdir / "tiny.pt"), "--device", device, "-q"])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (workdir / "dev.dgmbb").exists()
+
+
+@pytest.mark.parametrize("record", [[[0, 0], [0, 1]], [[0, 0], [0, -3], [0, 1], [0, 1]], "many",
+                                    [[0, 0], [0, 1.5], [0, 1], [0, 1]], [[0, 0], [0, 10**9], [0, 0], [0, 0]],
+                                    [[0, 0], [99, 1], [0, 1], [0, 1]], [0, 0, 0, 0]])
+def test_bad_batch_record_is_rejected(workdir, capsys, record):
+    header, payload = read_container((workdir / "x.dgmbb").read_bytes())
+    header["batches"] = record
+    assert "corrupt" in _decompress_error(workdir, capsys, write_container(header, payload))
 
 
 @pytest.mark.parametrize(("name", "message"), [("rgba.png", "unsupported image mode"),
@@ -96,3 +141,35 @@ def test_container_format():
         read_container(b"")
     with pytest.raises(ValueError, match="padded"):
         read_container(blob + b"\x00")
+
+
+def test_retried_batches_decode_exactly(workdir, monkeypatch):
+    """With a tail limit of 0 every checked try 'hits the tail': each batch ends on its last, unchecked try."""
+    from dgmlab.coding import local_bitsback
+    from dgmlab.flows.compress import (
+        MAX_RETRIES,
+        CompressConfig,
+        compress_images,
+        decompress_bytes,
+        load_coding_model,
+    )
+
+    cm = load_coding_model(str(workdir / "tiny.pt"))
+    monkeypatch.setattr(local_bitsback, "TAIL_LIMIT", 0.0)
+    data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3, batch=2), progress=False)
+    monkeypatch.undo()
+    assert [r[0] for r in read_container(data)[0]["batches"]] == [MAX_RETRIES, MAX_RETRIES]
+    ((_, img, _),) = decompress_bytes(data, cm, progress=False)
+    assert np.array_equal(img, np.asarray(Image.open(workdir / "rgb.png")))
+
+
+def test_files_without_a_batch_record_still_decode(workdir):
+    """Files written before whitening and retries have no ``batches`` field: one batch decodes as before."""
+    from dgmlab.flows.compress import CompressConfig, compress_images, decompress_bytes, load_coding_model
+
+    cm = load_coding_model(str(workdir / "tiny.pt"))
+    data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3, batch=8), progress=False)
+    header, payload = read_container(data)
+    assert header.pop("batches") == [[0, 0]]  # one batch, not retried: what an older file holds
+    ((_, img, _),) = decompress_bytes(write_container(header, payload), cm, progress=False)
+    assert np.array_equal(img, np.asarray(Image.open(workdir / "rgb.png")))

@@ -84,6 +84,19 @@ def test_decode_in_a_fresh_process(tmp_path):
     assert np.array_equal(np.load(tmp_path / "x.npy"), x)
 
 
+@pytest.mark.parametrize(("device", "message"), [("tpu", "expected 'cpu'"), ("nonsense!", "expected 'cpu'"),
+                                                 ("meta", "expected 'cpu'")])
+def test_rejects_bad_devices(device, message):
+    with pytest.raises(ValueError, match=message):
+        FlowPlusPlusCoder(_model(), (1, 3, 8, 8), device=device)
+
+
+def test_cuda_device_needs_a_visible_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA device"):
+        FlowPlusPlusCoder(_model(), (1, 3, 8, 8), device="cuda")
+
+
 def test_rejects_out_of_range_pixels():
     coder = FlowPlusPlusCoder(_model(), (1, 3, 8, 8))
     with pytest.raises(ValueError, match="values in"):
@@ -98,7 +111,7 @@ def test_fused_pixel_blocks_match_autograd_and_roundtrip():
     x = _images((2, 3, 8, 8), 3)
     fused = FlowPlusPlusCoder(model, x.shape, fuse=True)
     chains = [layer for layer in fused.flow.layers if isinstance(layer, _PixelChain)]
-    assert chains and len(fused.flow.layers) < len(FlowPlusPlusCoder(model, x.shape).flow.layers)
+    assert chains and len(fused.flow.layers) < len(FlowPlusPlusCoder(model, x.shape, fuse=False).flow.layers)
     h = np.random.default_rng(0).normal(size=(1, 3, 8, 8))
 
     def f(t: torch.Tensor) -> torch.Tensor:

@@ -159,3 +159,19 @@ def test_pops_from_initial_bits_are_gaussian_samples():
         z = DiscretizedGaussian(np.zeros(3072), np.full(3072, sigma), 2.0**-32, (-(2**47), 2**47)).pop(
             Message(num_streams=1, seed=seed))
         assert np.abs(z * 2.0**-32).max() / sigma < 8.0, seed
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tail_samples_raise_only_inside_tail_checks(kind, monkeypatch):
+    from dgmlab.coding import local_bitsback
+
+    codec = FlowCodec(tiny.flows()[kind], tiny.SHAPE, LocalParams())
+    xs = codec.quantize(_data())
+    with local_bitsback.tail_checks():
+        codec.push(Message(num_streams=3, seed=5), xs)  # ordinary samples pass the check
+    monkeypatch.setattr(local_bitsback, "TAIL_LIMIT", 0.0)  # now every sample is 'in the tail'
+    with pytest.raises(local_bitsback.TailSample), local_bitsback.tail_checks():
+        codec.push(Message(num_streams=3, seed=5), xs)
+    msg = Message(num_streams=3, seed=5)
+    codec.push(msg, xs)  # unchecked outside the block
+    assert np.array_equal(codec.pop(msg), xs)

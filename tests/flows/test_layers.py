@@ -7,7 +7,7 @@ import pytest
 import torch
 from dgmlab.flows.couplings import Coupling
 from dgmlab.flows.layers import ActNorm, ChannelSplit, CheckerboardSplit, InvConv1x1, Logit, Sigmoid, Squeeze
-from dgmlab.flows.mixlogistic import mixlogistic_inverse, mixlogistic_logit_cdf
+from dgmlab.flows.mixlogistic import mixlogistic_inverse, mixlogistic_inverse_reference, mixlogistic_logit_cdf
 from dgmlab.flows.nets import WNConv2d
 
 SHAPE = (2, 2, 4, 4)
@@ -124,7 +124,8 @@ def test_checkerboard_split_pattern() -> None:
     assert first.flatten().tolist() == [2, 3] and torch.equal(ChannelSplit(1).merge(first, second), c)
 
 
-def test_mixlogistic_inverse_reaches_the_tolerance() -> None:
+@pytest.mark.parametrize("inverse", [mixlogistic_inverse, mixlogistic_inverse_reference])
+def test_mixlogistic_inverse_reaches_the_tolerance(inverse) -> None:
     gen = torch.Generator().manual_seed(3)
     n, k = 2000, 5
     logits, means = torch.randn(n, k, generator=gen) * 3, torch.randn(n, k, generator=gen) * 5
@@ -132,7 +133,7 @@ def test_mixlogistic_inverse_reaches_the_tolerance() -> None:
     # x drawn from the mixture itself (component 0 at random), as in sampling and decoding
     x = means[:, 0] + torch.exp(log_scales[:, 0]) * torch.randn(n, generator=gen) * 2
     y, log_d = mixlogistic_logit_cdf(x, logits, means, log_scales)
-    x_back = mixlogistic_inverse(y, logits, means, log_scales)
+    x_back = inverse(y, logits, means, log_scales)
     scale = torch.exp(log_scales.min(dim=-1).values)
     # Within 2^-32 of the scale, except where the logit-CDF is so flat (a gap between components) that float64
     # cannot tell the points apart: there the error maps back to a y-error at float64 resolution.
@@ -145,9 +146,23 @@ def test_mixlogistic_inverse_reaches_the_tolerance() -> None:
     assert x_back.dtype == y.dtype
 
 
-def test_mixlogistic_inverse_rejects_mismatched_shapes() -> None:
+@pytest.mark.parametrize("inverse", [mixlogistic_inverse, mixlogistic_inverse_reference])
+def test_mixlogistic_inverse_rejects_mismatched_shapes(inverse) -> None:
     with pytest.raises(ValueError, match="shapes differ"):
-        mixlogistic_inverse(torch.zeros(3), torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 3))
+        inverse(torch.zeros(3), torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 3))
+
+
+def test_native_mixlogistic_inverse_matches_the_reference_and_broadcasts() -> None:
+    gen = torch.Generator().manual_seed(5)
+    logits, means, log_scales = (torch.randn(4, 6, 3, generator=gen, dtype=torch.float64) for _ in range(3))
+    y = torch.randn(4, 6, generator=gen, dtype=torch.float64) * 4
+    fast = mixlogistic_inverse(y, logits, means, log_scales)
+    ref = mixlogistic_inverse_reference(y, logits, means, log_scales)
+    assert fast.shape == y.shape and fast.dtype == torch.float64
+    assert torch.allclose(fast, ref, rtol=0, atol=1e-10)
+    shared = mixlogistic_inverse(torch.tensor(0.5, dtype=torch.float64), logits, means, log_scales)
+    assert torch.equal(shared, mixlogistic_inverse(torch.full((4, 6), 0.5, dtype=torch.float64), logits, means,
+                                                   log_scales))
 
 
 def test_data_dependent_init_normalises_the_first_batch() -> None:

@@ -36,12 +36,16 @@ Flow++). Determinism: every number that feeds a CDF is recomputed by the decoder
 functions must be deterministic (same inputs and batch layout give the same bits).
 
 Net codelength: ``msg.num_bits() - msg.initial_bits_used()``; the initial (auxiliary) bits are drawn from the
-message's seeded source and reported separately.
+message's seeded source and reported separately. Inside :func:`tail_checks`, a bits-back sample that the coder drew
+from a tail bucket raises :class:`TailSample`, so that an encoder can retry with other bits (``dgmlab compress``
+does); decoding never checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -64,7 +68,9 @@ __all__ = [
     "LocalParams",
     "NumpyElementwise",
     "PermutationLayer",
+    "TailSample",
     "net_bits",
+    "tail_checks",
 ]
 
 
@@ -210,6 +216,43 @@ class _Grid:
     def values(self, symbols: np.ndarray) -> np.ndarray:
         return symbols.astype(np.float64) * self.params.delta
 
+    def sample(self, msg: Message, mean: np.ndarray, std: np.ndarray | float) -> np.ndarray:
+        """Pop from ``N(mean, std²) δ`` (a bits-back sample when encoding), checked inside :func:`tail_checks`."""
+        symbols = self.gauss(mean, std).pop(msg)
+        if _TAIL_CHECK.get():
+            _check_tail(self.values(symbols), mean, std)
+        return symbols
+
+
+_TAIL_CHECK: ContextVar[bool] = ContextVar("dgmlab_local_bitsback_tail_check", default=False)
+TAIL_LIMIT = 16.0
+"""A bits-back sample further than this many standard deviations from its mean came from the coder's tail buckets."""
+
+
+class TailSample(ValueError):
+    """A bits-back pop landed in the coder's tail buckets, where it is uniform over a huge range.
+
+    Every bucket of the quantised CDF has a frequency of at least one, so a pop lands in one of the (up to 16) tail
+    buckets with probability ~2^-precision per value, far above the Gaussian's own tail mass; the value is then
+    absurd (thousands of standard deviations out) and the rest of the flow pays for it, thousands of bits for the
+    batch. Lossless either way; raised only inside :func:`tail_checks` so an encoder can retry with other bits.
+    """
+
+
+@contextmanager
+def tail_checks() -> Iterator[None]:
+    """Within this block, bits-back samples beyond :data:`TAIL_LIMIT` standard deviations raise :class:`TailSample`."""
+    token = _TAIL_CHECK.set(True)
+    try:
+        yield
+    finally:
+        _TAIL_CHECK.reset(token)
+
+
+def _check_tail(values: np.ndarray, mean: np.ndarray, spread: np.ndarray | float) -> None:
+    if np.any(np.abs(values - mean) > TAIL_LIMIT * np.asarray(spread)):
+        raise TailSample(f"a bits-back sample landed more than {TAIL_LIMIT:g} standard deviations out")
+
 
 def _check_finite(name: str, a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
@@ -224,14 +267,14 @@ def _check_finite(name: str, a: np.ndarray) -> np.ndarray:
 def _enc_elementwise(layer: ElementwiseLayer, msg: Message, xs: np.ndarray, gx: _Grid, gz: _Grid) -> np.ndarray:
     x = gx.values(xs)
     sigma = gz.params.sigma
-    zs = gz.gauss(_check_finite("f(x)", layer.forward(x)), sigma * np.exp(layer.log_derivative(x))).pop(msg)
+    zs = gz.sample(msg, _check_finite("f(x)", layer.forward(x)), sigma * np.exp(layer.log_derivative(x)))
     gx.gauss(_check_finite("f^-1(z)", layer.inverse(gz.values(zs))), sigma).push(msg, xs)
     return zs
 
 
 def _dec_elementwise(layer: ElementwiseLayer, msg: Message, zs: np.ndarray, gx: _Grid, gz: _Grid) -> np.ndarray:
     sigma = gz.params.sigma
-    xs = gx.gauss(_check_finite("f^-1(z)", layer.inverse(gz.values(zs))), sigma).pop(msg)
+    xs = gx.sample(msg, _check_finite("f^-1(z)", layer.inverse(gz.values(zs))), sigma)
     x = gx.values(xs)
     gz.gauss(_check_finite("f(x)", layer.forward(x)), sigma * np.exp(layer.log_derivative(x))).push(msg, zs)
     return xs
@@ -246,22 +289,38 @@ def _from_blocks(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(a.reshape(moved), -1, 1))
 
 
-def _block_posterior(layer: BlockLayer, x: np.ndarray, gz: _Grid) -> DiscretizedLinearAR:
+class _Posterior:
+    """``N(mean, σ² J Jᵀ) δ`` as a linear AR codec, with each coordinate's marginal std for the tail check."""
+
+    def __init__(self, mean: np.ndarray, J: np.ndarray, gz: _Grid) -> None:
+        ar = kernels.cholesky_to_ar(J, sigma=gz.params.sigma)
+        self.mean, self.L, self.grid = mean, ar.L, gz
+        self.codec = DiscretizedLinearAR(mean, ar.coeffs, ar.std, bin_width=gz.params.delta, support=gz.support)
+
+    def push(self, msg: Message, symbols: np.ndarray) -> None:
+        self.codec.push(msg, symbols)
+
+    def sample(self, msg: Message) -> np.ndarray:
+        symbols = self.codec.pop(msg)
+        if _TAIL_CHECK.get():  # marginal std of coordinate i: the norm of row i of L
+            _check_tail(self.grid.values(symbols), self.mean, np.sqrt(np.einsum("bij,bij->bi", self.L, self.L)))
+        return symbols
+
+
+def _block_posterior(layer: BlockLayer, x: np.ndarray, gz: _Grid) -> _Posterior:
     c = x.shape[1]
     J = np.ascontiguousarray(np.asarray(layer.jacobian_blocks(x), dtype=np.float64).reshape(-1, c, c))
-    ar = kernels.cholesky_to_ar(J, sigma=gz.params.sigma)
-    mean = _to_blocks(_check_finite("f(x)", layer.forward(x)))
-    return DiscretizedLinearAR(mean, ar.coeffs, ar.std, bin_width=gz.params.delta, support=gz.support)
+    return _Posterior(_to_blocks(_check_finite("f(x)", layer.forward(x))), J, gz)
 
 
 def _enc_block(layer: BlockLayer, msg: Message, xs: np.ndarray, gx: _Grid, gz: _Grid) -> np.ndarray:
-    zs = _from_blocks(_block_posterior(layer, gx.values(xs), gz).pop(msg), xs.shape)
+    zs = _from_blocks(_block_posterior(layer, gx.values(xs), gz).sample(msg), xs.shape)
     gx.gauss(_check_finite("f^-1(z)", layer.inverse(gz.values(zs))), gz.params.sigma).push(msg, xs)
     return zs
 
 
 def _dec_block(layer: BlockLayer, msg: Message, zs: np.ndarray, gx: _Grid, gz: _Grid) -> np.ndarray:
-    xs = gx.gauss(_check_finite("f^-1(z)", layer.inverse(gz.values(zs))), gz.params.sigma).pop(msg)
+    xs = gx.sample(msg, _check_finite("f^-1(z)", layer.inverse(gz.values(zs))), gz.params.sigma)
     _block_posterior(layer, gx.values(xs), gz).push(msg, _to_blocks(zs))
     return xs
 
@@ -273,7 +332,7 @@ def _enc_coupling(layer: CouplingLayer, msg: Message, xs: np.ndarray, gx: _Grid,
     x1 = gx.values(xs1)
     y2, log_d = layer.elementwise(gx.values(xs2), x1)
     sigma = gz.params.sigma
-    zs2 = gz.gauss(_check_finite("f(x)", y2), sigma * np.exp(log_d)).pop(msg)
+    zs2 = gz.sample(msg, _check_finite("f(x)", y2), sigma * np.exp(log_d))
     mean_x2 = _check_finite("f^-1(z)", layer.elementwise_inverse(gz.values(zs2), x1))
     gx.gauss(mean_x2, sigma).push(msg, xs2)
     return layer.merge(xs1, zs2)
@@ -283,7 +342,7 @@ def _dec_coupling(layer: CouplingLayer, msg: Message, zs: np.ndarray, gx: _Grid,
     xs1, zs2 = layer.split(zs)
     x1 = gx.values(xs1)
     sigma = gz.params.sigma
-    xs2 = gx.gauss(_check_finite("f^-1(z)", layer.elementwise_inverse(gz.values(zs2), x1)), sigma).pop(msg)
+    xs2 = gx.sample(msg, _check_finite("f^-1(z)", layer.elementwise_inverse(gz.values(zs2), x1)), sigma)
     y2, log_d = layer.elementwise(gx.values(xs2), x1)
     gz.gauss(_check_finite("f(x)", y2), sigma * np.exp(log_d)).push(msg, zs2)
     return layer.merge(xs1, xs2)
@@ -299,7 +358,7 @@ def _enc_autoregressive(layer: AutoregressiveLayer, msg: Message, xs: np.ndarray
     z, log_d = (np.asarray(a, dtype=np.float64).reshape(flat.shape) for a in layer.elementwise(x, params))
     zs, sigma = np.zeros_like(flat), gz.params.sigma
     for i in reversed(range(flat.shape[1])):
-        zs[:, i] = gz.gauss(_check_finite("f(x)", z[:, i]), sigma * np.exp(log_d[:, i])).pop(msg)
+        zs[:, i] = gz.sample(msg, _check_finite("f(x)", z[:, i]), sigma * np.exp(log_d[:, i]))
         mean_x = layer.elementwise_inverse(gz.values(zs), params).reshape(flat.shape)[:, i]
         gx.gauss(_check_finite("f^-1(z)", mean_x), sigma).push(msg, flat[:, i].copy())
     return zs.reshape(shape)
@@ -313,35 +372,33 @@ def _dec_autoregressive(layer: AutoregressiveLayer, msg: Message, zs: np.ndarray
     for i in range(flat_z.shape[1]):
         params = layer.conditioner(gx.values(xs))
         mean_x = np.asarray(layer.elementwise_inverse(z, params), dtype=np.float64).reshape(flat_z.shape)[:, i]
-        xs[:, i] = gx.gauss(_check_finite("f^-1(z)", mean_x), sigma).pop(msg)
+        xs[:, i] = gx.sample(msg, _check_finite("f^-1(z)", mean_x), sigma)
         z_i, log_d = (np.asarray(a, dtype=np.float64).reshape(flat_z.shape)[:, i]
                       for a in layer.elementwise(gx.values(xs), params))
         gz.gauss(_check_finite("f(x)", z_i), sigma * np.exp(log_d)).push(msg, flat_z[:, i].copy())
     return xs.reshape(shape)
 
 
-def _blackbox_posterior(layer: BlackBoxLayer, x: np.ndarray, gz: _Grid) -> tuple[DiscretizedLinearAR, tuple]:
+def _blackbox_posterior(layer: BlackBoxLayer, x: np.ndarray, gz: _Grid) -> tuple[_Posterior, tuple]:
     y = _check_finite("f(x)", layer.forward(x))
     b, d = x.shape[0], x[0].size
     J = np.ascontiguousarray(np.asarray(layer.jacobian(x), dtype=np.float64))
     if J.shape != (b, d, d):
         raise ValueError(f"jacobian: expected shape {(b, d, d)}, got {J.shape}")
-    ar = kernels.cholesky_to_ar(J, sigma=gz.params.sigma)
-    codec = DiscretizedLinearAR(y.reshape(b, d), ar.coeffs, ar.std, bin_width=gz.params.delta, support=gz.support)
-    return codec, y.shape
+    return _Posterior(y.reshape(b, d), J, gz), y.shape
 
 
 def _enc_blackbox(layer: BlackBoxLayer, msg: Message, xs: np.ndarray, gx: _Grid, gz: _Grid) -> np.ndarray:
     # Algorithm 3.1: z̄ ~ N(f(x̄), σ² J Jᵀ) δ as a linear AR model, then x̄ under N(f⁻¹(z̄), σ² I) δ.
     posterior, y_shape = _blackbox_posterior(layer, gx.values(xs), gz)
-    zs = posterior.pop(msg).reshape(y_shape)
+    zs = posterior.sample(msg).reshape(y_shape)
     gx.gauss(_check_finite("f^-1(z)", layer.inverse(gz.values(zs))), gz.params.sigma).push(msg, xs)
     return zs
 
 
 def _dec_blackbox(layer: BlackBoxLayer, msg: Message, zs: np.ndarray, gx: _Grid, gz: _Grid) -> np.ndarray:
     mean_x = _check_finite("f^-1(z)", layer.inverse(gz.values(zs)))
-    xs = gx.gauss(mean_x, gz.params.sigma).pop(msg)
+    xs = gx.sample(msg, mean_x, gz.params.sigma)
     posterior, _ = _blackbox_posterior(layer, gx.values(xs), gz)
     posterior.push(msg, zs.reshape(zs.shape[0], -1))
     return xs
@@ -420,7 +477,7 @@ class FlowCodec:
 
     def pop(self, msg: Message) -> np.ndarray:
         """Decode an array of symbols of ``shape``: the prior, then layers last to first."""
-        h = self._grid.gauss(np.zeros(self.latent_shape), 1.0).pop(msg)
+        h = self._grid.sample(msg, np.zeros(self.latent_shape), 1.0)
         for i in reversed(range(len(self.layers))):
             layer, kind = self.layers[i], self.kinds[i]
             gx = self._data_grid if i == 0 else self._grid

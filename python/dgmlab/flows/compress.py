@@ -4,9 +4,14 @@
     dgmlab decompress photos.dgmbb -o out/
 
 Images of any size are cut into the model's patch size (edge padding, recorded), and all patches of all images are
-coded into one message, ``batch`` patches per step (Algorithm 3.4 over the compositional codec). The container
-(:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights hash, δ, σ, streams, seed,
-batch layout, torch thread count and dtype. Decoding checks the model before touching the message.
+coded into one message, ``batch`` patches per step (Algorithm 3.4 over the compositional codec, each run of
+actnorm / 1x1 convolution layers coded as one per-pixel block). Batches are chained: each takes its auxiliary bits
+from the message, whose top is first whitened (:mod:`dgmlab.coding.whitening`; only the first batch draws
+initial bits); a batch whose bits-back samples hit the coder's tail buckets is re-encoded with other bits. The
+container (:mod:`dgmlab.coding.container`) records what the decoder needs: model id and weights hash, δ, σ,
+streams, seed, batch layout, retries and whitened word counts per batch, torch thread count, dtype, device (GPU
+model) and torch version, and a SHA-256 of the pixels. Decoding checks the model before touching the message, and
+the pixels after.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,17 +29,23 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from dgmlab.coding import Message
+from dgmlab.coding import Message, Uniform
 from dgmlab.coding.container import read_container, write_container
-from dgmlab.coding.local_bitsback import LocalParams, net_bits
-from dgmlab.flows.local_coding import FlowPlusPlusCoder
+from dgmlab.coding.local_bitsback import LocalParams, TailSample, net_bits, tail_checks
+from dgmlab.coding.whitening import safe_whiten_words, unwhiten, whiten
+from dgmlab.flows.local_coding import FlowPlusPlusCoder, coding_device
 from dgmlab.flows.model import FlowPlusPlus, load_model
 from dgmlab.flows.pretrained import BUNDLED, ROOT
 
 __all__ = ["CompressConfig", "baseline_sizes", "compress_images", "decompress_bytes", "load_coding_model",
-           "read_image", "tile_image", "untile_image", "write_png"]
+           "PatchCoders", "pop_batches", "push_batches", "read_image", "tile_image", "untile_image", "write_png"]
 
 MODES = {"RGB": 3, "L": 1}
+WHITEN_MARGIN = 2.0
+"""Whiten this many times the bits per subpixel that the first batch drew from the seeded source (what a batch
+reads below its own content) before each later batch."""
+MAX_RETRIES = 8
+"""Re-encodings of a batch whose bits-back samples hit the coder's tail buckets (each costs 16 bits a stream)."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +64,12 @@ class CompressConfig:
     """Patches coded per step (the batch layout both sides use)."""
     threads: int = 1
     """torch threads on the coding path (recorded; the decoder uses the same)."""
+    device: str = "cpu"
+    """Where the networks run: ``cpu``, ``cuda`` or ``cuda:N`` (recorded; the decoder needs the same kind)."""
 
     def __post_init__(self) -> None:
         LocalParams(delta=self.delta, sigma=self.sigma)  # validates δ and σ
+        coding_device(self.device)
         for name in ("streams", "batch", "threads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -124,20 +140,85 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-class _Coders:
+class PatchCoders:
     """One float64 coder per batch shape (there are at most two: full batches and the last one)."""
 
-    def __init__(self, model: FlowPlusPlus, params: LocalParams, fuse: bool) -> None:
-        self.model, self.params, self.fuse, self._by_shape = model, params, fuse, {}
+    def __init__(self, model: FlowPlusPlus, params: LocalParams, fuse: bool, device: str = "cpu") -> None:
+        self.model, self.params, self.fuse, self.device, self._by_shape = model, params, fuse, device, {}
+        if coding_device(device).type == "cuda":  # same convolution algorithms on both sides
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
     def get(self, shape: tuple[int, ...]) -> FlowPlusPlusCoder:
         if shape not in self._by_shape:
-            self._by_shape[shape] = FlowPlusPlusCoder(self.model, shape, self.params, fuse=self.fuse)
+            self._by_shape[shape] = FlowPlusPlusCoder(self.model, shape, self.params, self.fuse, self.device)
         return self._by_shape[shape]
 
 
 def _params(cfg: CompressConfig) -> LocalParams:
     return LocalParams(delta=cfg.delta, sigma=cfg.sigma)
+
+
+def _salt(msg: Message, attempt: int, pop: bool = False) -> None:
+    """Push (or pop and check) one 16-bit digit ``attempt`` per stream: other bits for a retried batch."""
+    codec = Uniform(2**16, (msg.num_streams,))
+    if not pop:
+        codec.push(msg, np.full(msg.num_streams, attempt))
+    elif not np.all(codec.pop(msg) == attempt):
+        raise ValueError("corrupt dgmlab compressed file (retry salt mismatch)")
+
+
+def push_batches(msg: Message, x: np.ndarray, coders: PatchCoders, batch: int, progress: bool = False,
+                 before_batch: Callable[[Message, int, int], None] | None = None
+                 ) -> tuple[Message, list[list[int]]]:
+    """Encode patches ``x`` in batches chained into ``msg``; returns the message and ``[retries, whitened words]``
+    per batch.
+
+    A batch whose bits-back samples land in the coder's tail buckets (:class:`TailSample`, ~1 batch in 4 of 16
+    patches) is re-encoded from the message as it was, after pushing a salt digit per stream and whitening again,
+    up to ``MAX_RETRIES`` times (the last try is kept whatever it costs). ``before_batch(msg, lo, hi)``, if given,
+    sees the message right before the kept try of patches ``lo:hi`` is pushed (benchmarks use it to evaluate the
+    bound at the noise the coder draws).
+    """
+    record, aux_per_dim = [], 0.0
+    for i, (lo, hi) in enumerate(tqdm(_batches(len(x), batch), disable=not progress, desc="compress",
+                                      unit="batch")):
+        codec = coders.get(x[lo:hi].shape).codec()
+        target = math.ceil(WHITEN_MARGIN * aux_per_dim * x[lo:hi].size / 64) if i else 0
+        for attempt in range(MAX_RETRIES + 1):
+            trial = msg.copy()
+            if attempt:
+                _salt(trial, attempt)
+            words = safe_whiten_words(trial, target)
+            whiten(trial, words)
+            before = trial.copy() if before_batch is not None else None
+            try:
+                with tail_checks() if attempt < MAX_RETRIES else nullcontext():
+                    codec.push(trial, x[lo:hi])
+                break
+            except TailSample:
+                continue
+        if before is not None:
+            before_batch(before, lo, hi)
+        msg = trial
+        record.append([attempt, words])
+        if i == 0:
+            aux_per_dim = msg.initial_bits_used() / x[lo:hi].size
+    return msg, record
+
+
+def pop_batches(msg: Message, n: int, patch: int, coders: PatchCoders, batch: int, record: list[list[int]],
+                progress: bool = False) -> np.ndarray:
+    """Decode the ``n`` patches of :func:`push_batches`, last batch first."""
+    x = np.zeros((n, 3, patch, patch), dtype=np.int64)
+    spans = _batches(n, batch)
+    for i in tqdm(range(len(spans))[::-1], disable=not progress, desc="decompress", unit="batch"):
+        lo, hi = spans[i]
+        x[lo:hi] = coders.get(x[lo:hi].shape).codec().pop(msg)
+        attempt, words = record[i]
+        unwhiten(msg, words)
+        if attempt:
+            _salt(msg, attempt, pop=True)
+    return x
 
 
 def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfig = CompressConfig(),
@@ -160,20 +241,32 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     x = np.concatenate(tiles).astype(np.int64)
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
-    coders = _Coders(cm.model, _params(cfg), fuse=False)
-    for lo, hi in tqdm(_batches(len(x), cfg.batch), disable=not progress, desc="compress", unit="batch"):
-        coders.get(x[lo:hi].shape).codec().push(msg, x[lo:hi])
+    coders = PatchCoders(cm.model, _params(cfg), fuse=True, device=cfg.device)
+    msg, record = push_batches(msg, x, coders, cfg.batch, progress)
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
               "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
-              "torch_threads": cfg.threads, "dtype": "float64", "device": "cpu",
-              "fused_pixel_layers": False}
+              "torch_threads": cfg.threads, "dtype": "float64", "fused_pixel_layers": True, "batches": record,
+              "patches_sha256": _digest(x), **_environment(cfg.device)}
     subpixels = sum(im["height"] * im["width"] * MODES[im["mode"]] for im in images)
     stats = {"net_bits": net_bits(msg), "initial_bits": msg.initial_bits_used(), "subpixels": subpixels,
              "patch_subpixels": int(x.size)}
     data = write_container(header, msg.to_bytes())
     stats["file_bytes"] = len(data)
     return data, stats
+
+
+def _digest(x: np.ndarray) -> str:
+    return hashlib.sha256(x.astype(np.uint8).tobytes()).hexdigest()
+
+
+def _environment(device: str) -> dict[str, str]:
+    """What decides the networks' bits besides the weights: the device (and GPU model) and torch version."""
+    dev = coding_device(device)
+    env = {"device": dev.type, "torch": torch.__version__}
+    if dev.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(dev)
+    return env
 
 
 def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool = True
@@ -187,6 +280,8 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
                              value_range=float(header["value_range"]))
         threads = int(header["torch_threads"])
         fuse = bool(header["fused_pixel_layers"])
+        device = str(header["device"])
+        record = header.get("batches", [[0, 0]] * len(_batches(n, batch)))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"corrupt dgmlab compressed file (header field: {e})") from None
     if cm is None:
@@ -196,14 +291,21 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
                          f"{model_info['sha256'][:12]}...), this model's weights hash to {cm.sha256[:12]}...")
     if cm.model.config.image_size != patch:
         raise ValueError(f"model mismatch: patch size {patch} in the file, {cm.model.config.image_size} in the model")
+    try:
+        coders = PatchCoders(cm.model, params, fuse, device)
+    except ValueError as e:
+        raise ValueError(f"this file was coded with the networks on {device!r}; decoding needs the same kind of "
+                         f"device ({e})") from None
     torch.set_num_threads(threads)
     msg = Message.from_bytes(payload)
-    x = np.zeros((n, 3, patch, patch), dtype=np.int64)
-    coders = _Coders(cm.model, params, fuse)
-    for lo, hi in tqdm(_batches(n, batch)[::-1], disable=not progress, desc="decompress", unit="batch"):
-        x[lo:hi] = coders.get(x[lo:hi].shape).codec().pop(msg)
+    _check_batch_record(record, len(_batches(n, batch)), msg.num_bits())
+    x = pop_batches(msg, n, patch, coders, batch, record, progress)
     if abs(net_bits(msg)) > 1e-3:
         raise ValueError("corrupt dgmlab compressed file (message not fully consumed)")
+    if "patches_sha256" in header and header["patches_sha256"] != _digest(x):
+        written = {k: header.get(k) for k in ("device", "gpu", "torch")}
+        raise ValueError(f"decoded pixels fail the file's checksum: this machine's networks compute other bits than "
+                         f"the encoder's (written with {written}, decoding with {_environment(device)})")
     out, start = [], 0
     try:
         for im in images:
@@ -216,6 +318,19 @@ def decompress_bytes(data: bytes, cm: CodingModel | None = None, progress: bool 
     if start != n:
         raise ValueError(f"corrupt dgmlab compressed file ({n} patches, the image table uses {start})")
     return out
+
+
+def _check_batch_record(value: object, batches: int, bits: float) -> None:
+    """The header's ``[retries, whitened words]`` per batch: within range, no word beyond the message (files written
+    before whitening and retries have no such field and read as zeros)."""
+    def ok(v: object, top: float) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= top
+
+    if (not isinstance(value, list) or len(value) != batches
+            or not all(isinstance(b, list) and len(b) == 2 and ok(b[0], MAX_RETRIES) and ok(b[1], bits / 64)
+                       for b in value)):
+        raise ValueError(f"corrupt dgmlab compressed file (batches: expected {batches} pairs [retries <= "
+                         f"{MAX_RETRIES}, whitened words <= {int(bits // 64)}])")
 
 
 def baseline_sizes(paths: list[str]) -> dict[str, int]:

@@ -13,7 +13,7 @@ def _compress(args: argparse.Namespace) -> int:
 
     try:
         cfg = CompressConfig(delta=args.delta, sigma=args.sigma, streams=args.streams, seed=args.seed,
-                             batch=args.batch, threads=args.threads)
+                             batch=args.batch, threads=args.threads, device=args.device)
         cm = load_coding_model(args.model)
         data, stats = compress_images(args.images, cm, cfg, progress=not args.quiet)
     except ValueError as e:
@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=int, default=0, help="seed of the auxiliary bits")
     c.add_argument("--batch", type=int, default=16, help="patches per coding step")
     c.add_argument("--threads", type=int, default=1, help="torch threads (recorded in the file)")
+    c.add_argument("--device", default="cpu",
+                   help="where the networks run: cpu, cuda or cuda:N (recorded; decoding needs the same kind)")
     c.add_argument("--compare", action="store_true", help="also print PNG / WebP / JPEG-XL lossless sizes")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_compress)

@@ -91,7 +91,7 @@ class Coupling(nn.Module):
     def elementwise_inverse(
         self, y2: torch.Tensor, x1: torch.Tensor, context: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Invert :meth:`elementwise` (mixture: bisection via :func:`mixlogistic_inverse`)."""
+        """Invert :meth:`elementwise` (mixture: the native kernel via :func:`mixlogistic_inverse`)."""
         a, shift, *mix = self._params(x1, context)
         u = (y2 - shift) * torch.exp(-a)
         return u if self.kind == "affine" else mixlogistic_inverse(u, *mix)
