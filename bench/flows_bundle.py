@@ -15,6 +15,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1] / "python" / "dgmlab" / "flows" / "pretrained"
 """The source tree's bundled-model folder (not the installed package's), so the files land in git."""
 
+
 def descriptions(name: str, crop: int) -> dict:
     """Where the bundled model's training and held-out images come from."""
     if name == "natural":

@@ -36,7 +36,13 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
-    from dgmlab.flows.compress import CompressConfig, compress_images, load_coding_model, read_image, tile_image
+    from dgmlab.flows.compress import (
+        CompressConfig,
+        compress_images,
+        load_coding_model,
+        read_image,
+        tile_image,
+    )
     from dgmlab.flows.evaluate import evaluate_bpd
 
     torch.set_num_threads(1)

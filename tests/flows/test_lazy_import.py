@@ -18,10 +18,11 @@ def test_cli_parser_and_flows_package_do_not_import_torch() -> None:
 
 
 def test_lazy_exports_resolve_and_unknown_names_fail() -> None:
-    import dgmlab.flows as flows
+    from dgmlab import flows
     from dgmlab.flows.model import FlowPlusPlus
 
     assert flows.FlowPlusPlus is FlowPlusPlus
-    assert set(flows.__all__) >= {"FlowPlusPlus", "FlowConfig", "load_model", "named_config", "pretrained"}
+    assert set(flows.__all__) == {*flows._EXPORTS, "pretrained"}
+    assert all(getattr(flows, name) is not None for name in flows.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Glow'"):
         flows.Glow  # noqa: B018

@@ -26,7 +26,7 @@ _EXPORTS = {
     "named_config": "dgmlab.flows.model",
 }
 
-__all__ = [*_EXPORTS, "pretrained"]
+__all__ = ["CONFIGS", "FlowConfig", "FlowPlusPlus", "load_model", "named_config", "pretrained"]
 
 
 def __getattr__(name: str) -> Any:

@@ -267,13 +267,12 @@ def _initial_weights(source: str, cfg: FlowConfig) -> dict:
     from dgmlab.flows.pretrained import BUNDLED, ROOT
 
     path = ROOT / f"{BUNDLED[source]}.pt" if source in BUNDLED else Path(source)
-    _, meta = load_model(path)  # validates the files and the config
-    theirs = {**meta["config"], "image_size": cfg.image_size}
-    if FlowConfig.from_json(theirs) != cfg:
-        mine = cfg.to_json()
-        diff = sorted(k for k in mine if mine[k] != FlowConfig.from_json(theirs).to_json()[k])
+    model, _ = load_model(path)  # validates the files and the config
+    theirs = dataclasses.replace(model.config, image_size=cfg.image_size).to_json()
+    diff = sorted(k for k, v in cfg.to_json().items() if theirs[k] != v)
+    if diff:
         raise ValueError(f"init_from {source!r}: its model config differs from this run's in {diff}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return model.state_dict()
 
 
 def truncate_metrics(path: Path, step: int) -> None:
