@@ -12,31 +12,38 @@ from pathlib import Path
 
 import torch
 
-DESCRIPTIONS = {
-    "natural": {
-        "train_sources": "scikit-image bundled photographs: astronaut, coffee, chelsea, rocket, motorcycle_left, "
-        "motorcycle_right, hubble_deep_field, immunohistochemistry (random 16x16 crops)",
-        "heldout_sources": "scikit-learn sample photos china.jpg and flower.jpg (non-overlapping 64x64 tiles)",
-    },
-    "car-racing": {
+ROOT = Path(__file__).resolve().parents[1] / "python" / "dgmlab" / "flows" / "pretrained"
+"""The source tree's bundled-model folder (not the installed package's), so the files land in git."""
+
+
+def descriptions(name: str, crop: int) -> dict:
+    """Where the bundled model's training and held-out images come from."""
+    if name == "natural":
+        from dgmlab.data.natural import DEMO_SOURCES, HELDOUT_SOURCES, TRAIN_SOURCES
+
+        return {
+            "train_sources": f"{', '.join(TRAIN_SOURCES)} (greyscale ones as RGB; random {crop}x{crop} crops)",
+            "heldout_sources": f"{', '.join(HELDOUT_SOURCES)} (non-overlapping 64x64 tiles); also never trained on: "
+            f"{', '.join(DEMO_SOURCES)}",
+        }
+    return {
         "train_sources": "Gymnasium CarRacing-v3 frames, 16 episodes seeded 0..15, smooth random policy, first 50 "
-        "frames skipped, 84-row crop + PIL bilinear 64x64 (random 16x16 crops)",
+        f"frames skipped, 84-row crop + PIL bilinear 64x64 (random {crop}x{crop} crops)",
         "heldout_sources": "4 episodes seeded 10000..10003 (whole 64x64 frames)",
-    },
-}
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="training run folder")
-    p.add_argument("--name", required=True, choices=sorted(DESCRIPTIONS))
+    p.add_argument("--name", required=True, choices=("natural", "car-racing"))
     p.add_argument("--results", required=True, help="JSON from bench/flows_compare.py for this model")
     p.add_argument("--command", required=True, help="the training command, recorded verbatim")
     p.add_argument("--hardware", required=True)
     p.add_argument("--note", default="", help="anything else about how the run went (resumes, changes)")
     args = p.parse_args()
 
-    from dgmlab.flows.pretrained import BUNDLED, ROOT
+    from dgmlab.flows.pretrained import BUNDLED
 
     run = Path(args.run)
     meta = json.loads((run / "model.json").read_text())
@@ -48,7 +55,7 @@ def main() -> None:
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
     torch.save(state, target)
     meta.update(
-        DESCRIPTIONS[args.name],
+        descriptions(args.name, meta["config"]["image_size"]),
         name=args.name,
         command=args.command,
         hardware=args.hardware,

@@ -105,13 +105,16 @@ def test_tiles_and_crops() -> None:
 
 
 def test_natural_patches_split_by_source() -> None:
-    from dgmlab.data.natural import HELDOUT_SOURCES, TRAIN_SOURCES
+    from dgmlab.data.natural import DEMO_SOURCES, HELDOUT_SOURCES, TRAIN_SOURCES, natural_images
 
-    assert not set(TRAIN_SOURCES) & set(HELDOUT_SOURCES)
+    assert not set(TRAIN_SOURCES) & set(HELDOUT_SOURCES) and not set(TRAIN_SOURCES) & set(DEMO_SOURCES)
+    (hopper,) = natural_images("demo")
+    assert hopper.shape == (600, 512, 3)
     heldout = load_images("natural", "heldout")
     assert heldout.shape == (2 * 6 * 10, 64, 64, 3)  # two 427x640 photographs
     train = load_images("natural", "train")
     assert len(train) == len(TRAIN_SOURCES) and all(im.dtype == np.uint8 for im in train)
+    assert all(im.ndim == 3 and im.shape[2] == 3 for im in train)  # greyscale photographs come as RGB
 
 
 def test_unknown_specs_are_rejected() -> None:

@@ -112,3 +112,22 @@ def test_cli_train_eval_sample(tmp_path, image_dir, capsys) -> None:
     assert main(["flows", "sample", str(run / "model.pt"), "-o", str(grid), "-n", "4"]) == 0
     with Image.open(grid) as im:
         assert im.size[0] > 16
+
+
+def test_init_from_a_saved_model_at_another_crop_size(tmp_path, image_dir) -> None:
+    base = Trainer(_cfg(image_dir), tmp_path / "base")
+    base.train_step()
+    base.save_checkpoint()
+    tuned = Trainer(
+        _cfg(image_dir, init_from=str(tmp_path / "base" / "model.pt"), overrides={"image_size": 16}),
+        tmp_path / "tuned",
+    )
+    tuned.train_step()
+    assert tuned.model_cfg.image_size == 16
+    before = base.model.state_dict()["flow.2.weight"]  # the first 1x1 convolution: Adam moved it one step
+    assert (tuned.model.state_dict()["flow.2.weight"] - before).abs().max() < 0.01
+    with pytest.raises(ValueError, match=r"differs from this run's in \['filters'\]"):
+        Trainer(
+            _cfg(image_dir, init_from=str(tmp_path / "base" / "model.pt"), overrides={"filters": 4}),
+            tmp_path / "bad",
+        ).train_step()

@@ -1,7 +1,10 @@
 """Natural-image patches cut from photographs that ship inside installed packages (no download at run time).
 
-Train sources are scikit-image's bundled photographs; held-out sources are scikit-learn's two sample photos
-(``china.jpg``, ``flower.jpg``), so train and held-out never share a source image.
+Train sources are every photograph scikit-image bundles without a download (colour, and greyscale ones repeated into
+three channels); held-out sources are scikit-learn's two sample photos (``china.jpg``, ``flower.jpg``), and
+matplotlib's ``grace_hopper.jpg`` (the image of README's first command) is kept out of training too, so train and
+held-out never share a source image. Synthetic images (``colorwheel``, ``logo``, ``shepp_logan_phantom``, ``horse``,
+matplotlib's icons) are left out.
 """
 
 from __future__ import annotations
@@ -19,34 +22,69 @@ TRAIN_SOURCES: tuple[str, ...] = (
     "skimage:motorcycle_right",
     "skimage:hubble_deep_field",
     "skimage:immunohistochemistry",
+    "skimage:retina",
+    "skimage:brick",
+    "skimage:camera",
+    "skimage:cell",
+    "skimage:clock",
+    "skimage:coins",
+    "skimage:grass",
+    "skimage:gravel",
+    "skimage:moon",
+    "skimage:page",
+    "skimage:text",
+    "skimage:microaneurysms",
 )
 HELDOUT_SOURCES: tuple[str, ...] = ("sklearn:china.jpg", "sklearn:flower.jpg")
+DEMO_SOURCES: tuple[str, ...] = ("matplotlib:grace_hopper.jpg",)
+"""Never trained on, not in the held-out tiles either (README's first command compresses it whole)."""
+
+
+def _rgb(image: np.ndarray, name: str) -> np.ndarray:
+    """Greyscale ``(H, W)`` -> ``(H, W, 3)``; RGB passes through; then validated."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return check_image(image, name)
 
 
 def load_source(name: str) -> np.ndarray:
-    """Load one bundled photograph by name (``skimage:<function>`` or ``sklearn:<file>``) as uint8 RGB."""
+    """Load one bundled photograph by name (``skimage:<function>``, ``sklearn:<file>`` or ``matplotlib:<file>``)
+    as uint8 RGB."""
     package, _, item = name.partition(":")
     if package == "skimage":
         import skimage.data
 
         if item.startswith("motorcycle_"):
             left, right, _ = skimage.data.stereo_motorcycle()
-            return check_image(left if item.endswith("left") else right, name)
+            return _rgb(left if item.endswith("left") else right, name)
         if not hasattr(skimage.data, item):
             raise ValueError(f"unknown scikit-image image {item!r} in source {name!r}")
-        return check_image(getattr(skimage.data, item)(), name)
+        return _rgb(getattr(skimage.data, item)(), name)
     if package == "sklearn":
         from sklearn.datasets import load_sample_image
 
-        return check_image(load_sample_image(item), name)
-    raise ValueError(f"source {name!r}: expected 'skimage:<name>' or 'sklearn:<file>'")
+        return _rgb(load_sample_image(item), name)
+    if package == "matplotlib":
+        from pathlib import Path
+
+        import matplotlib
+        from PIL import Image
+
+        path = Path(matplotlib.get_data_path()) / "sample_data" / item
+        if not path.is_file():
+            raise ValueError(f"source {name!r}: no {path}")
+        with Image.open(path) as im:
+            return _rgb(np.asarray(im.convert("RGB")), name)
+    raise ValueError(f"source {name!r}: expected 'skimage:<name>', 'sklearn:<file>' or 'matplotlib:<file>'")
 
 
 def natural_images(split: str = "train") -> list[np.ndarray]:
-    """The whole source photographs of a split (``train`` or ``heldout``)."""
-    if split not in ("train", "heldout"):
-        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
-    return [load_source(n) for n in (TRAIN_SOURCES if split == "train" else HELDOUT_SOURCES)]
+    """The whole source photographs of a split (``train``, ``heldout`` or ``demo``)."""
+    sources = {"train": TRAIN_SOURCES, "heldout": HELDOUT_SOURCES, "demo": DEMO_SOURCES}
+    if split not in sources:
+        raise ValueError(f"split must be one of {sorted(sources)}, got {split!r}")
+    return [load_source(n) for n in sources[split]]
 
 
 def natural_patches(split: str = "heldout", size: int = 64) -> np.ndarray:

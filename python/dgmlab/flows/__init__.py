@@ -10,9 +10,29 @@ Every layer implements ``forward(x) -> (y, logdet)`` and ``inverse(y)`` plus wha
 
 from __future__ import annotations
 
-from dgmlab.flows.model import CONFIGS, FlowConfig, FlowPlusPlus, load_model, named_config
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dgmlab.flows.model import FlowPlusPlus
+
+# Public names -> defining module, imported on first use so that `dgmlab --help` (which loads this package's CLI
+# modules) does not import torch.
+_EXPORTS = {
+    "CONFIGS": "dgmlab.flows.model",
+    "FlowConfig": "dgmlab.flows.model",
+    "FlowPlusPlus": "dgmlab.flows.model",
+    "load_model": "dgmlab.flows.model",
+    "named_config": "dgmlab.flows.model",
+}
 
 __all__ = ["CONFIGS", "FlowConfig", "FlowPlusPlus", "load_model", "named_config", "pretrained"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dgmlab.flows' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
 
 
 def pretrained(name: str = "natural", device: str = "cpu") -> FlowPlusPlus:

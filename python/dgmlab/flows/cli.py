@@ -49,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("threads", int),
     ):
         t.add_argument(f"--{flag}", type=typ)
+    t.add_argument("--init-from", help="start from a saved model.pt or bundled model name (fine-tuning)")
     t.add_argument("--time-limit", type=float, help="stop (after checkpointing) after this many minutes")
     t.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     t.set_defaults(func=_train)
@@ -109,6 +110,7 @@ def _train(args: argparse.Namespace) -> int:
         "eval_images",
         "checkpoint_every",
         "threads",
+        "init_from",
     ):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)

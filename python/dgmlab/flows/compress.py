@@ -48,6 +48,17 @@ MAX_RETRIES = 8
 """Re-encodings of a batch whose bits-back samples hit the coder's tail buckets (each costs 16 bits a stream)."""
 
 
+BATCH_PIXELS = 4096
+"""Default pixels per coding step. The first batch draws its bits-back noise from the seeded source, so the
+auxiliary bits grow with the batch (tens of bits per subpixel of the first batch): a batch counted in pixels keeps
+that cost the same whatever the model's patch size, and 4,096 pixels keep the networks' batches efficient."""
+
+
+def default_batch(patch: int) -> int:
+    """Patches per coding step for ``patch`` x ``patch`` patches: ``BATCH_PIXELS`` worth, at least one."""
+    return max(1, BATCH_PIXELS // (patch * patch))
+
+
 @dataclass(frozen=True)
 class CompressConfig:
     """Settings of ``dgmlab compress`` (thesis defaults for δ and σ)."""
@@ -60,8 +71,8 @@ class CompressConfig:
     """Interleaved rANS streams."""
     seed: int = 0
     """Seed of the initial (auxiliary) bits."""
-    batch: int = 16
-    """Patches coded per step (the batch layout both sides use)."""
+    batch: int | None = None
+    """Patches coded per step (the batch layout both sides use); ``None``: as many as hold ``BATCH_PIXELS``."""
     threads: int = 1
     """torch threads on the coding path (recorded; the decoder uses the same)."""
     device: str = "cpu"
@@ -72,6 +83,8 @@ class CompressConfig:
         coding_device(self.device)
         for name in ("streams", "batch", "threads"):
             v = getattr(self, name)
+            if name == "batch" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**64:
@@ -242,9 +255,10 @@ def compress_images(paths: list[str | Path], cm: CodingModel, cfg: CompressConfi
     torch.set_num_threads(cfg.threads)
     msg = Message(num_streams=cfg.streams, seed=cfg.seed)
     coders = PatchCoders(cm.model, _params(cfg), fuse=True, device=cfg.device)
-    msg, record = push_batches(msg, x, coders, cfg.batch, progress)
+    batch = cfg.batch or default_batch(patch)
+    msg, record = push_batches(msg, x, coders, batch, progress)
     header = {"model": {"id": cm.model_id, "sha256": cm.sha256}, "images": images, "patch": patch,
-              "patches": len(x), "batch": cfg.batch, "delta": cfg.delta, "sigma": cfg.sigma,
+              "patches": len(x), "batch": batch, "delta": cfg.delta, "sigma": cfg.sigma,
               "value_range": LocalParams().value_range, "streams": cfg.streams, "seed": cfg.seed,
               "torch_threads": cfg.threads, "dtype": "float64", "fused_pixel_layers": True, "batches": record,
               "patches_sha256": _digest(x), **_environment(cfg.device)}

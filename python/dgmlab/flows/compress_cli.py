@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--sigma", type=float, default=2.0**-14, help="noise level σ (default 2^-14)")
     c.add_argument("--streams", type=int, default=16, help="interleaved rANS streams")
     c.add_argument("--seed", type=int, default=0, help="seed of the auxiliary bits")
-    c.add_argument("--batch", type=int, default=16, help="patches per coding step")
+    c.add_argument("--batch", type=int, default=None,
+                   help="patches per coding step (default: 4,096 pixels' worth; the auxiliary bits grow with it)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (recorded in the file)")
     c.add_argument("--device", default="cpu",
                    help="where the networks run: cpu, cuda or cuda:N (recorded; decoding needs the same kind)")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from dgmlab.data.patches import random_crops
 from dgmlab.data.registry import load_images
-from dgmlab.flows.model import FlowPlusPlus, named_config
+from dgmlab.flows.model import FlowConfig, FlowPlusPlus, load_model, named_config
 
 RESUME_MAY_CHANGE = ("steps", "threads", "eval_every", "checkpoint_every")
 METRIC_FIELDS = ("step", "train_bpd", "heldout_bpd", "lr", "grad_norm", "seconds")
@@ -67,6 +67,10 @@ class TrainConfig:
     """Crops in the data-dependent initialisation batch (large, so rare colours do not blow up actnorm scales)."""
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
+    init_from: str | None = None
+    """Start from the weights of a saved model (``model.pt`` of a run, or a bundled model name) instead of the
+    data-dependent initialisation: fine-tuning on new data or crops. Its config must equal this run's except for
+    ``image_size`` (the ``small`` / ``tiny`` configs are size-independent)."""
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -136,7 +140,10 @@ class Trainer:
     def train_step(self) -> tuple[float, float]:
         """One optimizer step; returns ``(train bits/dim, gradient norm)``."""
         if self.step == 0:
-            self.model.initialize(self.batch(self.cfg.init_batch))
+            if self.cfg.init_from:
+                self.model.load_state_dict(_initial_weights(self.cfg.init_from, self.model_cfg))
+            else:
+                self.model.initialize(self.batch(self.cfg.init_batch))
             self.ema.load_state_dict(self.model.state_dict())
         x = self.batch()
         for group in self.opt.param_groups:
@@ -253,6 +260,19 @@ class Trainer:
         plt.close(fig)
         gen = torch.Generator(device=self.device).manual_seed(0)
         save_grid(self.ema.sample(16, generator=gen), self.out / "samples.png")
+
+
+def _initial_weights(source: str, cfg: FlowConfig) -> dict:
+    """The state_dict of a bundled model name or saved ``.pt``, checked against ``cfg`` (``image_size`` aside)."""
+    from dgmlab.flows.pretrained import BUNDLED, ROOT
+
+    path = ROOT / f"{BUNDLED[source]}.pt" if source in BUNDLED else Path(source)
+    model, _ = load_model(path)  # validates the files and the config
+    theirs = dataclasses.replace(model.config, image_size=cfg.image_size).to_json()
+    diff = sorted(k for k, v in cfg.to_json().items() if theirs[k] != v)
+    if diff:
+        raise ValueError(f"init_from {source!r}: its model config differs from this run's in {diff}")
+    return model.state_dict()
 
 
 def truncate_metrics(path: Path, step: int) -> None:
