@@ -176,3 +176,33 @@ def test_data_dependent_init_normalises_the_first_batch() -> None:
     assert torch.allclose(out.std(dim=(0, 2, 3)), torch.full((6,), 0.5), atol=1e-6)
     again = conv(x * 3)  # initialisation happens once
     assert not torch.allclose(again.std(dim=(0, 2, 3)), torch.full((6,), 0.5), atol=1e-2)
+
+
+def _train_steps(coupling: Coupling, steps: int = 5) -> None:
+    x = torch.randn(8, 2, 4, 4, generator=torch.Generator().manual_seed(2)) * torch.tensor([0.5, 2.0]).view(1, 2, 1, 1)
+    opt = torch.optim.Adam(coupling.parameters(), lr=1e-2)
+    for _ in range(steps):
+        y, logdet = coupling(x)
+        loss = (0.5 * y.pow(2).flatten(1).sum(1) - logdet).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_mixture_components_start_distinct_and_separate_under_training() -> None:
+    """Equal components get equal gradients forever: a zero-initialised output left the mixture one logistic."""
+    torch.manual_seed(0)
+    coupling = Coupling(2, "checkerboard", 0, components=4, filters=8, blocks=1, attention=False)
+    assert not coupling.components_identical()
+    with torch.no_grad():  # the state of weights trained before the fix
+        coupling.net.out.bias.zero_()
+    assert coupling.components_identical()
+    _train_steps(coupling)
+    assert coupling.components_identical(), "symmetric components must stay symmetric (the failure mode)"
+    coupling.spread_means()
+    _train_steps(coupling)
+    weight, _ = coupling._mixture_rows()
+    k = coupling.components
+    for i in range(3):  # logits, means and log-scales now depend on the input differently per component
+        block = weight[:, 2 + i * k : 2 + (i + 1) * k]
+        assert not torch.equal(block, block[:, :1].expand_as(block))

@@ -16,6 +16,9 @@ from dgmlab.flows.mixlogistic import mixlogistic_inverse, mixlogistic_logit_cdf
 from dgmlab.flows.nets import ConditioningNet
 
 MIN_LOG_SCALE = -7.0
+MEAN_SPREAD = 1.0
+"""Mixture means start at distinct offsets in [-MEAN_SPREAD, MEAN_SPREAD]: the conditioning net's output starts at
+zero, and K components with equal parameters get equal gradients forever, so the mixture would stay one logistic."""
 
 
 class Coupling(nn.Module):
@@ -53,6 +56,33 @@ class Coupling(nn.Module):
         per_element = 2 + 3 * components if kind == "mixture" else 2
         self.net = ConditioningNet(half + context_in, half * per_element, filters, blocks, attention, heads)
         self.rescale = nn.Parameter(torch.ones(1, half, 1, 1))
+        if kind == "mixture":
+            self.spread_means()
+
+    def _mixture_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output convolution's weight and bias viewed per transformed channel: ``(half, 2 + 3K, ...)``."""
+        out = self.net.out
+        per_element = 2 + 3 * self.components
+        return out.weight.view(-1, per_element, *out.weight.shape[1:]), out.bias.view(-1, per_element)
+
+    @torch.no_grad()
+    def spread_means(self) -> None:
+        """Add distinct offsets to the K components' mean biases, breaking their symmetry."""
+        k = self.components
+        if k < 2:
+            return
+        _, bias = self._mixture_rows()
+        bias[:, 2 + k : 2 + 2 * k] += torch.linspace(-MEAN_SPREAD, MEAN_SPREAD, k, dtype=bias.dtype)
+
+    @torch.no_grad()
+    def components_identical(self) -> bool:
+        """Whether all K components have the same parameters for every input (a mixture that cannot separate)."""
+        if self.kind != "mixture" or self.components < 2:
+            return False
+        k = self.components
+        weight, bias = self._mixture_rows()
+        blocks = (rows[:, 2 + i * k : 2 + (i + 1) * k] for rows in (weight, bias) for i in range(3))
+        return all(bool((block == block[:, :1]).all()) for block in blocks)
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x -> (x1, x2)``: conditioning and transformed halves."""

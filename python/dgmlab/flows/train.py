@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from dgmlab.data.patches import random_crops
 from dgmlab.data.registry import load_images
+from dgmlab.flows.couplings import Coupling
 from dgmlab.flows.model import FlowConfig, FlowPlusPlus, load_model, named_config
 
 RESUME_MAY_CHANGE = ("steps", "threads", "eval_every", "checkpoint_every")
@@ -142,6 +143,7 @@ class Trainer:
         if self.step == 0:
             if self.cfg.init_from:
                 self.model.load_state_dict(_initial_weights(self.cfg.init_from, self.model_cfg))
+                _separate_components(self.model)
             else:
                 self.model.initialize(self.batch(self.cfg.init_batch))
             self.ema.load_state_dict(self.model.state_dict())
@@ -273,6 +275,16 @@ def _initial_weights(source: str, cfg: FlowConfig) -> dict:
     if diff:
         raise ValueError(f"init_from {source!r}: its model config differs from this run's in {diff}")
     return model.state_dict()
+
+
+def _separate_components(model: torch.nn.Module) -> None:
+    """Spread the means of mixture couplings whose components are identical (weights from before the fix), so
+    fine-tuning can learn a mixture instead of keeping one logistic per coupling."""
+    stuck = [m for m in model.modules() if isinstance(m, Coupling) and m.components_identical()]
+    for coupling in stuck:
+        coupling.spread_means()
+    if stuck:
+        tqdm.write(f"init_from: {len(stuck)} mixture couplings had identical components; their means were spread")
 
 
 def truncate_metrics(path: Path, step: int) -> None:
