@@ -3,8 +3,8 @@
     PYTHONPATH=python python bench/wm_vector_speed.py --run /work/artifacts/wm_small --out bench/results/wm_vector_speed.json
 
 Both paths run the same k (controller, track) pairs in this process with one torch thread, timed by
-``time.thread_time`` (CPU time of this thread, so other jobs on a shared machine matter little). Frames are counted
-by replaying the episode lengths (both paths see the same frames for the same seeds). Also reports how close the
+``time.thread_time`` (CPU time of this thread, so other jobs on a shared machine matter little). Every episode runs
+exactly ``--steps`` frames (checked: none leaves the playfield), so frames = k * steps. Also reports how close the
 returns of the two paths are.
 """
 
@@ -45,6 +45,8 @@ def main() -> None:
     t0 = time.thread_time()
     vectorised = vector_returns(VectorTask(params, seeds, spec))
     t_vec = time.thread_time() - t0
+    if min(sequential.min(), vectorised.min()) < -50:  # -100: a car left the playfield and its episode ended early
+        raise SystemExit("an episode ended before --steps frames, so the frame count would be wrong; use fewer steps")
     frames = args.k * args.steps
     result = {"k": args.k, "steps": args.steps, "frames": frames, "timer": "time.thread_time",
               "sequential_frames_per_cpu_s": frames / t_seq, "vectorised_frames_per_cpu_s": frames / t_vec,

@@ -32,7 +32,14 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
     assert main(["wm", "train-controller", "--run", str(run), "--dream", "--generations", "1", "--workers", "2"]) == 0
     assert (run / "controller_dream" / "cmaes_history.npz").is_file()
     assert main(["wm", "eval", "--run", str(run), "--episodes", "1", "--workers", "2"]) == 0
-    assert np.isfinite(json.loads((run / "eval.json").read_text())["controller_dream"]["mean"])
+    scores = json.loads((run / "eval.json").read_text())
+    assert np.isfinite(scores["controller_dream"]["mean"])
+    # --only re-scores one controller and keeps the others' scores taken with the same protocol
+    only = ["--only", "controller_dream"]
+    assert main(["wm", "eval", "--run", str(run), "--episodes", "1", "--workers", "2", *only]) == 0
+    rescored = json.loads((run / "eval.json").read_text())
+    assert rescored["controller"] == scores["controller"]  # kept, not re-run (its timing would differ)
+    assert rescored["controller_dream"]["returns"] == scores["controller_dream"]["returns"]  # seeded: same score
 
 
 def test_config_round_trip_and_errors(tmp_path):

@@ -190,7 +190,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vae": {"z_dim": 8, "epochs": 1, "batch_size": 16},
         "rnn": {"hidden": 16, "mixtures": 2, "seq_len": 12, "batch_size": 3, "epochs": 2},
         "controller": {"popsize": 4, "rollouts": 1, "generations": 2, "max_steps": 10, "eval_every": 1,
-                       "eval_rollouts": 1, "workers": 2, "timeout_s": 120.0},
+                       "eval_rollouts": 1, "workers": 2, "timeout_s": 120.0, "batch_envs": 2, "patience": 5},
         "eval": {"episodes": 2, "max_steps": 10},
     },
 }

@@ -89,8 +89,15 @@ def run_data_stage(run: Path, cfg: PipelineConfig, executor: Executor | None, st
         np.save(run / "rnn" / "initial_z.npy", first.astype(np.float32))
 
 
-def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor) -> dict:
-    """Scores over ``cfg.eval.episodes`` tracks for each trained controller, the dream-vs-real check, figures."""
+CONTROLLERS = (("controller", True), ("controller_zonly", False), ("controller_dream", True))
+
+
+def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor, only: tuple[str, ...] | None = None) -> dict:
+    """Scores over ``cfg.eval.episodes`` tracks for each trained controller, the dream-vs-real check, figures.
+
+    ``only`` re-scores just those controller directories and keeps the other scores already in ``eval.json`` when
+    they were taken with the same protocol (episodes, frames, first seed).
+    """
     from dgmlab.world_models.evaluate import evaluate, make_gif, plot_curves, plot_rnn, plot_vae
     from dgmlab.world_models.mdn_rnn import load_rnn
     from dgmlab.world_models.storage import list_episodes, load_episode
@@ -104,16 +111,22 @@ def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor) -> dict:
     plot_rnn(vae, rnn, episode, figures / "rnn.png", start=min(40, len(episode["obs"]) // 2),
              n=min(8, len(episode["obs"]) // 2 - 1), temperature=cfg.rnn.temperature)
     plot_curves(run, figures / "curves.png")
+    names = [name for name, _ in CONTROLLERS]
+    if only is not None and not set(only) <= set(names):
+        raise ValueError(f"eval: unknown controllers {sorted(set(only) - set(names))}; expected some of {names}")
     result: dict = {"episodes": cfg.eval.episodes, "max_steps": cfg.eval.max_steps, "first_seed": cfg.eval.seed}
-    for sub, use_hidden in (("controller", True), ("controller_zonly", False), ("controller_dream", True)):
-        if not (run / sub / "cmaes_history.npz").is_file():
+    old = json.loads((run / "eval.json").read_text()) if (run / "eval.json").is_file() else {}
+    if only is not None and all(old.get(k) == v for k, v in result.items()):
+        result = old
+    for sub, use_hidden in CONTROLLERS:
+        if not (run / sub / "cmaes_history.npz").is_file() or (only is not None and sub not in only):
             continue
         params, spec = load_best(run / sub), agent_spec(run, cfg, use_hidden, cfg.eval.max_steps)
         t0 = time.monotonic()
         r = evaluate(params, spec, executor, cfg.eval, batch=cfg.controller.batch_envs)
         result[sub] = {"mean": float(r.mean()), "std": float(r.std()), "returns": r.tolist(),
                        "seconds": time.monotonic() - t0}
-    if "controller" in result:
+    if "controller" in result and (only is None or "controller" in only):
         result["dream_vs_real"] = dream_vs_real(run, cfg, executor)
         spec = agent_spec(run, cfg, True, cfg.eval.max_steps)
         result["gif_return"] = make_gif(load_best(run / "controller"), spec, cfg.eval.seed, figures / "agent.gif")

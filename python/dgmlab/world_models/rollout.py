@@ -104,7 +104,8 @@ def run_episode(env: CarRacingEnv, policy, seed: int, record: bool = False) -> t
 
 
 def random_policy(kind: str, rng: np.random.Generator):
-    """``white``: i.i.d. uniform actions; ``brownian``: a clipped random walk (dt = 1/50, as other reimplementations)."""
+    """``white``: i.i.d. uniform actions; ``brownian``: a clipped random walk (dt = 1/50, as other
+    reimplementations)."""
     low, high = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])
     if kind == "white":
         return lambda obs: rng.uniform(low, high)
