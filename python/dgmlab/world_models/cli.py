@@ -118,13 +118,19 @@ def _train_rnn(args: argparse.Namespace) -> int:
 def _train_controller(args: argparse.Namespace) -> int:
     from dgmlab.world_models.pipeline import train_controller
 
-    cfg = _override(_config(args), "controller", generations=args.generations)
+    cfg = _config(args)
+    if args.zonly:  # --generations sets the z-only run's length, leaving the full controller's in the config
+        gens = args.generations or cfg.zonly_generations or cfg.controller.generations
+        cfg = dataclasses.replace(cfg, zonly_generations=gens)
+    else:
+        cfg = _override(cfg, "controller", generations=args.generations)
+        gens = cfg.controller.generations
     _save(args, cfg)
     if args.dream:  # a per-command choice, not saved into the run's config
         cfg = _override(cfg, "controller", dream=True)
     executor = _executor(args)
     try:
-        best = train_controller(args.run, cfg, executor, use_hidden=not args.zonly)
+        best = train_controller(args.run, cfg, executor, use_hidden=not args.zonly, generations=gens)
     finally:
         executor.close()
     print(f"best parameters: {len(best)} values; checkpoint in {args.run}")

@@ -175,15 +175,15 @@ def load_config(spec: str) -> PipelineConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"zonly_generations": 300},
-    # ~2 h of a shared 2-core box, one rollout process (README "The small run"): CMA-ES on 16 vectorised
-    # rollouts of <= 500 frames per generation, stalled cars cut after 60 frames without a new tile.
+    # ~2 h of a shared 2-core box (README "The small run"): CMA-ES on 16 vectorised rollouts of <= 500 frames
+    # per generation in one worker process, stalled cars cut after 60 frames without a new tile.
     "small": {
         "collect": {"episodes": 40, "max_steps": 300},
         "vae": {"epochs": 2},
         "rnn": {"seq_len": 299, "batch_size": 8, "epochs": 30},
-        "controller": {"popsize": 16, "rollouts": 1, "generations": 60, "max_steps": 500, "eval_every": 10,
+        "controller": {"popsize": 16, "rollouts": 1, "generations": 36, "max_steps": 500, "eval_every": 10,
                        "eval_rollouts": 4, "workers": 1, "timeout_s": 300.0, "batch_envs": 16, "patience": 60},
-        "zonly_generations": 30,
+        "zonly_generations": 20,
     },
     "tiny": {
         "collect": {"episodes": 3, "max_steps": 24},
