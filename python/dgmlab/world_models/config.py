@@ -183,7 +183,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rnn": {"seq_len": 299, "batch_size": 8, "epochs": 30},
         "controller": {"popsize": 16, "rollouts": 1, "generations": 36, "max_steps": 500, "eval_every": 10,
                        "eval_rollouts": 4, "workers": 1, "timeout_s": 300.0, "batch_envs": 16, "patience": 60},
-        "zonly_generations": 20,
+        "zonly_generations": 5,
     },
     "tiny": {
         "collect": {"episodes": 3, "max_steps": 24},

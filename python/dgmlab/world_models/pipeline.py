@@ -126,11 +126,18 @@ def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor, only: tuple
         r = evaluate(params, spec, executor, cfg.eval, batch=cfg.controller.batch_envs)
         result[sub] = {"mean": float(r.mean()), "std": float(r.std()), "returns": r.tolist(),
                        "seconds": time.monotonic() - t0}
+        protocol = {k: result[k] for k in ("episodes", "max_steps", "first_seed")}
+        (run / sub / "eval.json").write_text(json.dumps({**protocol, sub: result[sub]}, indent=2))
     if "controller" in result and (only is None or "controller" in only):
         result["dream_vs_real"] = dream_vs_real(run, cfg, executor)
         spec = agent_spec(run, cfg, True, cfg.eval.max_steps)
         result["gif_return"] = make_gif(load_best(run / "controller"), spec, cfg.eval.seed, figures / "agent.gif")
         result["gif_seed"] = cfg.eval.seed
+    if only is not None and (run / "eval.json").is_file():  # another eval may have finished meanwhile: keep its scores
+        latest = json.loads((run / "eval.json").read_text())
+        if all(latest.get(k) == result[k] for k in ("episodes", "max_steps", "first_seed")):
+            fresh = set(only) | ({"dream_vs_real", "gif_return", "gif_seed"} if "controller" in only else set())
+            result = {**latest, **{k: v for k, v in result.items() if k in fresh}}
     (run / "eval.json").write_text(json.dumps(result, indent=2))
     return result
 
