@@ -1,6 +1,7 @@
 """Agent frames per CPU-second: one rollout at a time (batch-1 torch calls) vs vectorised rollouts (``vector.py``).
 
-    PYTHONPATH=python python bench/wm_vector_speed.py --run /work/artifacts/wm_small --out bench/results/wm_vector_speed.json
+    PYTHONPATH=python python bench/wm_vector_speed.py --run /work/artifacts/wm_small --k 16 --steps 200 \
+        --out bench/results/wm_vector_speed.json
 
 Both paths run the same k (controller, track) pairs in this process with one torch thread, timed by
 ``time.thread_time`` (CPU time of this thread, so other jobs on a shared machine matter little). Every episode runs

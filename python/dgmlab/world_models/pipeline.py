@@ -46,7 +46,6 @@ def train_controller(run: Path, cfg: PipelineConfig, executor: Executor, use_hid
     spec = agent_spec(run, cfg, use_hidden, patience=c.patience)
     settings = CMAESSettings(n_params(rnn.z_dim, rnn.hidden, use_hidden), c.popsize, c.sigma0, c.weight_decay,
                              generations or c.generations, c.eval_every, c.seed)
-
     full_spec = agent_spec(run, cfg, use_hidden)  # re-evaluations run whole episodes
 
     def evaluate(solutions: np.ndarray, gen: int) -> np.ndarray:
@@ -95,8 +94,9 @@ CONTROLLERS = (("controller", True), ("controller_zonly", False), ("controller_d
 def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor, only: tuple[str, ...] | None = None) -> dict:
     """Scores over ``cfg.eval.episodes`` tracks for each trained controller, the dream-vs-real check, figures.
 
-    ``only`` re-scores just those controller directories and keeps the other scores already in ``eval.json`` when
-    they were taken with the same protocol (episodes, frames, first seed).
+    ``only`` re-scores just those controller directories and keeps the other scores in ``eval.json`` (read when
+    writing, so evaluations of different controllers can run side by side) if they were taken with the same
+    protocol (episodes, frames, first seed). Each score is also written to ``RUN/<controller>/eval.json``.
     """
     from dgmlab.world_models.evaluate import evaluate, make_gif, plot_curves, plot_rnn, plot_vae
     from dgmlab.world_models.mdn_rnn import load_rnn
@@ -115,9 +115,6 @@ def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor, only: tuple
     if only is not None and not set(only) <= set(names):
         raise ValueError(f"eval: unknown controllers {sorted(set(only) - set(names))}; expected some of {names}")
     result: dict = {"episodes": cfg.eval.episodes, "max_steps": cfg.eval.max_steps, "first_seed": cfg.eval.seed}
-    old = json.loads((run / "eval.json").read_text()) if (run / "eval.json").is_file() else {}
-    if only is not None and all(old.get(k) == v for k, v in result.items()):
-        result = old
     for sub, use_hidden in CONTROLLERS:
         if not (run / sub / "cmaes_history.npz").is_file() or (only is not None and sub not in only):
             continue
