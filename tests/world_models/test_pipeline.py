@@ -31,8 +31,21 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
     # a controller trained inside the dream, then scored in CarRacing by eval
     assert main(["wm", "train-controller", "--run", str(run), "--dream", "--generations", "1", "--workers", "2"]) == 0
     assert (run / "controller_dream" / "cmaes_history.npz").is_file()
+    # the z-only comparison: --generations sets its length and leaves the full controller's in the saved config
+    before = json.loads((run / "config.json").read_text())
+    assert main(["wm", "train-controller", "--run", str(run), "--zonly", "--generations", "1", "--workers", "2"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["controller"] == before["controller"] and saved["zonly_generations"] == 1
+    assert json.loads((run / "controller_zonly" / "cmaes_state.json").read_text())["n_params"] == 8 * 3 + 3
     assert main(["wm", "eval", "--run", str(run), "--episodes", "1", "--workers", "2"]) == 0
-    assert np.isfinite(json.loads((run / "eval.json").read_text())["controller_dream"]["mean"])
+    scores = json.loads((run / "eval.json").read_text())
+    assert np.isfinite(scores["controller_dream"]["mean"]) and np.isfinite(scores["controller_zonly"]["mean"])
+    # --only re-scores one controller and keeps the others' scores taken with the same protocol
+    only = ["--only", "controller_dream"]
+    assert main(["wm", "eval", "--run", str(run), "--episodes", "1", "--workers", "2", *only]) == 0
+    rescored = json.loads((run / "eval.json").read_text())
+    assert rescored["controller"] == scores["controller"]  # kept, not re-run (its timing would differ)
+    assert rescored["controller_dream"]["returns"] == scores["controller_dream"]["returns"]  # seeded: same score
 
 
 def test_config_round_trip_and_errors(tmp_path):

@@ -8,47 +8,48 @@ import json
 from pathlib import Path
 
 
-def _common(p: argparse.ArgumentParser, config: bool = True) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, type=Path, help="run directory (created if missing)")
-    if config:
-        p.add_argument("--config", default=None,
-                       help="preset (paper, small, tiny) or JSON; default: RUN/config.json, else 'small'")
+    p.add_argument("--config", default=None,
+                   help="preset (paper, small, tiny) or JSON; default: RUN/config.json, else 'small'")
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="rollout executor")
     p.add_argument("--workers", type=int, default=0, help="rollout processes / local Ray CPUs (0: all cores)")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster (implies --executor ray)")
 
 
+def _command(wm: argparse._SubParsersAction, name: str, text: str, func, *options: tuple[str, dict]) -> None:
+    """One ``dgmlab wm NAME`` subcommand: the common run/executor options plus ``options`` (flag, add_argument kw)."""
+    p = wm.add_parser(name, help=text)
+    _common(p)
+    for flag, kwargs in options:
+        p.add_argument(flag, **kwargs)
+    p.set_defaults(func=func)
+
+
+def _epochs(section: str) -> tuple[str, dict]:
+    return "--epochs", {"type": int, "help": f"override {section}.epochs"}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     wm = sub.add_parser("wm", help="World Models on CarRacing-v3").add_subparsers(dest="wm_command", metavar="STEP")
-    p = wm.add_parser("collect", help="record episodes (random or trained policy) to RUN/data")
-    _common(p)
-    p.add_argument("--episodes", type=int, help="override collect.episodes")
-    p.add_argument("--policy", choices=("white", "brownian", "controller"), help="override collect.policy")
-    p.add_argument("--data", type=Path, help="output directory (default RUN/data)")
-    p.set_defaults(func=_collect)
-    p = wm.add_parser("train-vae", help="train the VAE on RUN/data and export latents to RUN/latents")
-    _common(p)
-    p.add_argument("--epochs", type=int, help="override vae.epochs")
-    p.set_defaults(func=_train_vae)
-    p = wm.add_parser("train-rnn", help="train the MDN-RNN on RUN/latents")
-    _common(p)
-    p.add_argument("--epochs", type=int, help="override rnn.epochs")
-    p.set_defaults(func=_train_rnn)
-    p = wm.add_parser("train-controller", help="CMA-ES on the controller (resumes from its last generation)")
-    _common(p)
-    p.add_argument("--generations", type=int, help="override controller.generations")
-    p.add_argument("--zonly", action="store_true", help="train the z-only controller (RUN/controller_zonly)")
-    p.add_argument("--dream", action="store_true",
-                   help="train inside the MDN-RNN instead of CarRacing (RUN/controller_dream)")
-    p.set_defaults(func=_train_controller)
-    p = wm.add_parser("eval", help="score trained controllers over random tracks, draw figures and a GIF")
-    _common(p)
-    p.add_argument("--episodes", type=int, help="override eval.episodes")
-    p.set_defaults(func=_eval)
-    p = wm.add_parser("run", help="the whole pipeline, resumable at every stage")
-    _common(p)
-    p.add_argument("--until", default="eval", help="last stage to run")
-    p.set_defaults(func=_run)
+    _command(wm, "collect", "record episodes (random or trained policy) to RUN/data", _collect,
+             ("--episodes", {"type": int, "help": "override collect.episodes"}),
+             ("--policy", {"choices": ("white", "brownian", "controller"), "help": "override collect.policy"}),
+             ("--data", {"type": Path, "help": "output directory (default RUN/data)"}))
+    _command(wm, "train-vae", "train the VAE on RUN/data and export latents to RUN/latents", _train_vae,
+             _epochs("vae"))
+    _command(wm, "train-rnn", "train the MDN-RNN on RUN/latents", _train_rnn, _epochs("rnn"))
+    _command(wm, "train-controller", "CMA-ES on the controller (resumes from its last generation)", _train_controller,
+             ("--generations", {"type": int, "help": "override controller.generations"}),
+             ("--zonly", {"action": "store_true", "help": "train the z-only controller (RUN/controller_zonly)"}),
+             ("--dream", {"action": "store_true",
+                          "help": "train inside the MDN-RNN instead of CarRacing (RUN/controller_dream)"}))
+    _command(wm, "eval", "score trained controllers over random tracks, draw figures and a GIF", _eval,
+             ("--episodes", {"type": int, "help": "override eval.episodes"}),
+             ("--only", {"nargs": "+", "choices": ("controller", "controller_zonly", "controller_dream"),
+                         "help": "score just these controllers; keep the others' scores in RUN/eval.json"}))
+    _command(wm, "run", "the whole pipeline, resumable at every stage", _run,
+             ("--until", {"default": "eval", "help": "last stage to run"}))
 
 
 def _config(args: argparse.Namespace):
@@ -117,13 +118,19 @@ def _train_rnn(args: argparse.Namespace) -> int:
 def _train_controller(args: argparse.Namespace) -> int:
     from dgmlab.world_models.pipeline import train_controller
 
-    cfg = _override(_config(args), "controller", generations=args.generations)
+    cfg = _config(args)
+    if args.zonly:  # --generations sets the z-only run's length, leaving the full controller's in the config
+        gens = args.generations or cfg.zonly_generations or cfg.controller.generations
+        cfg = dataclasses.replace(cfg, zonly_generations=gens)
+    else:
+        cfg = _override(cfg, "controller", generations=args.generations)
+        gens = cfg.controller.generations
     _save(args, cfg)
     if args.dream:  # a per-command choice, not saved into the run's config
         cfg = _override(cfg, "controller", dream=True)
     executor = _executor(args)
     try:
-        best = train_controller(args.run, cfg, executor, use_hidden=not args.zonly)
+        best = train_controller(args.run, cfg, executor, use_hidden=not args.zonly, generations=gens)
     finally:
         executor.close()
     print(f"best parameters: {len(best)} values; checkpoint in {args.run}")
@@ -136,7 +143,7 @@ def _eval(args: argparse.Namespace) -> int:
     cfg = _override(_config(args), "eval", episodes=args.episodes)
     executor = _executor(args)
     try:
-        result = evaluate_run(args.run, cfg, executor)
+        result = evaluate_run(args.run, cfg, executor, tuple(args.only) if args.only else None)
     finally:
         executor.close()
     for key in ("controller", "controller_zonly", "controller_dream"):

@@ -95,6 +95,12 @@ class ControllerConfig:
     """Attempts after the first before the generation fails."""
     dream: bool = False
     """Train inside the MDN-RNN (dream) instead of the real environment."""
+    batch_envs: int = 0
+    """Rollouts stepped together in one worker with batched VAE/LSTM/controller calls (``vector.py``; 0: one
+    rollout per worker task). Used for training, re-evaluation and the final evaluation."""
+    patience: int = 0
+    """Training rollouts end after this many frames without a new road tile, charged the remaining time penalty
+    (``CarRacingEnv(patience=)``; 0: never). Evaluation always runs full episodes."""
     seed: int = 0
     """CMA-ES and track seeds."""
 
@@ -126,28 +132,10 @@ class PipelineConfig:
 
     @classmethod
     def preset(cls, name: str) -> PipelineConfig:
-        """``paper`` (the write-up's settings), ``small`` (a 2-core box, ~1.5 h) or ``tiny`` (tests, seconds)."""
-        if name == "paper":
-            return cls(zonly_generations=300)
-        if name == "small":  # sized for ~75 min niced on a 2-core box shared with other jobs (README)
-            return cls(
-                collect=CollectConfig(episodes=40, max_steps=300),
-                vae=VAEConfig(epochs=2),
-                rnn=RNNConfig(seq_len=299, batch_size=8, epochs=30),
-                controller=ControllerConfig(popsize=16, rollouts=1, generations=30, max_steps=250, eval_every=10,
-                                            eval_rollouts=4, timeout_s=300.0),
-                eval=EvalConfig(episodes=100, max_steps=1000),
-            )
-        if name == "tiny":
-            return cls(
-                collect=CollectConfig(episodes=3, max_steps=24),
-                vae=VAEConfig(z_dim=8, epochs=1, batch_size=16),
-                rnn=RNNConfig(hidden=16, mixtures=2, seq_len=12, batch_size=3, epochs=2),
-                controller=ControllerConfig(popsize=4, rollouts=1, generations=2, max_steps=10, eval_every=1,
-                                            eval_rollouts=1, workers=2, timeout_s=120.0),
-                eval=EvalConfig(episodes=2, max_steps=10),
-            )
-        raise ValueError(f"config: unknown preset {name!r}; expected 'paper', 'small' or 'tiny'")
+        """``paper`` (the write-up's settings), ``small`` (a shared 2-core box, ~2 h) or ``tiny`` (tests, seconds)."""
+        if name not in PRESETS:
+            raise ValueError(f"config: unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+        return cls.from_dict(PRESETS[name])
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2))
@@ -183,3 +171,27 @@ def load_config(spec: str) -> PipelineConfig:
             raise FileNotFoundError(f"config: {spec} does not exist; pass a preset (paper/small/tiny) or a JSON file")
         return PipelineConfig.from_json(spec)
     return PipelineConfig.preset(spec)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"zonly_generations": 300},
+    # ~2 h of a shared 2-core box (README "The small run"): CMA-ES on 16 vectorised rollouts of <= 500 frames
+    # per generation in one worker process, stalled cars cut after 60 frames without a new tile.
+    "small": {
+        "collect": {"episodes": 40, "max_steps": 300},
+        "vae": {"epochs": 2},
+        "rnn": {"seq_len": 299, "batch_size": 8, "epochs": 30},
+        "controller": {"popsize": 16, "rollouts": 1, "generations": 36, "max_steps": 500, "eval_every": 10,
+                       "eval_rollouts": 4, "workers": 1, "timeout_s": 300.0, "batch_envs": 16, "patience": 60},
+        "zonly_generations": 5,
+    },
+    "tiny": {
+        "collect": {"episodes": 3, "max_steps": 24},
+        "vae": {"z_dim": 8, "epochs": 1, "batch_size": 16},
+        "rnn": {"hidden": 16, "mixtures": 2, "seq_len": 12, "batch_size": 3, "epochs": 2},
+        "controller": {"popsize": 4, "rollouts": 1, "generations": 2, "max_steps": 10, "eval_every": 1,
+                       "eval_rollouts": 1, "workers": 2, "timeout_s": 120.0, "batch_envs": 2, "patience": 5},
+        "eval": {"episodes": 2, "max_steps": 10},
+    },
+}
+"""Each preset's differences from the paper's defaults, in the layout of ``config.json``."""

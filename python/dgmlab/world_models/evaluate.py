@@ -9,15 +9,19 @@ import numpy as np
 from dgmlab.world_models.config import EvalConfig
 from dgmlab.world_models.executors import Executor
 from dgmlab.world_models.logs import read_csv
-from dgmlab.world_models.rollout import Agent, AgentSpec, RolloutTask, agent_return
+from dgmlab.world_models.rollout import Agent, AgentSpec
+from dgmlab.world_models.vector import map_rollouts
 
 
 def evaluate(params: np.ndarray, spec: AgentSpec, executor: Executor, cfg: EvalConfig,
-             timeout_s: float = 1200.0) -> np.ndarray:
-    """Returns on tracks ``cfg.seed .. cfg.seed + episodes - 1`` (never used in training)."""
+             timeout_s: float = 1200.0, batch: int = 0) -> np.ndarray:
+    """Returns on tracks ``cfg.seed .. cfg.seed + episodes - 1`` (never used in training), whole episodes.
+
+    ``batch`` > 0 runs that many tracks per worker task, vectorised (``vector.map_rollouts``).
+    """
     spec = AgentSpec(spec.model_dir, spec.use_hidden, cfg.max_steps, spec.fast_env, spec.sample_z)
-    tasks = [RolloutTask(params, cfg.seed + i, spec) for i in range(cfg.episodes)]
-    return np.asarray(executor.map(agent_return, tasks, timeout_s=timeout_s), dtype=np.float64)
+    seeds = [cfg.seed + i for i in range(cfg.episodes)]
+    return map_rollouts(executor, [params] * len(seeds), seeds, spec, batch, timeout_s)
 
 
 def _plt():

@@ -23,13 +23,16 @@ from dgmlab.world_models.cmaes import CMAESSettings, load_best, train_cmaes
 from dgmlab.world_models.config import PipelineConfig
 from dgmlab.world_models.controller import n_params
 from dgmlab.world_models.executors import Executor
-from dgmlab.world_models.rollout import AgentSpec, RolloutTask, agent_return
+from dgmlab.world_models.rollout import AgentSpec
+from dgmlab.world_models.vector import map_rollouts
 
 STAGES = ("collect", "vae", "latents", "rnn", "controller", "controller_zonly", "eval")
 
 
-def agent_spec(run: Path, cfg: PipelineConfig, use_hidden: bool = True, max_steps: int | None = None) -> AgentSpec:
-    return AgentSpec(str(run.resolve()), use_hidden, max_steps or cfg.controller.max_steps, cfg.collect.fast_env)
+def agent_spec(run: Path, cfg: PipelineConfig, use_hidden: bool = True, max_steps: int | None = None,
+               patience: int = 0) -> AgentSpec:
+    return AgentSpec(str(run.resolve()), use_hidden, max_steps or cfg.controller.max_steps, cfg.collect.fast_env,
+                     patience=patience)
 
 
 def train_controller(run: Path, cfg: PipelineConfig, executor: Executor, use_hidden: bool = True,
@@ -40,9 +43,10 @@ def train_controller(run: Path, cfg: PipelineConfig, executor: Executor, use_hid
 
     c = cfg.controller
     rnn = load_rnn(run / "rnn" / "rnn.pt")
-    spec = agent_spec(run, cfg, use_hidden)
+    spec = agent_spec(run, cfg, use_hidden, patience=c.patience)
     settings = CMAESSettings(n_params(rnn.z_dim, rnn.hidden, use_hidden), c.popsize, c.sigma0, c.weight_decay,
                              generations or c.generations, c.eval_every, c.seed)
+    full_spec = agent_spec(run, cfg, use_hidden)  # re-evaluations run whole episodes
 
     def evaluate(solutions: np.ndarray, gen: int) -> np.ndarray:
         seeds = [10_000 + gen * c.rollouts + j for j in range(c.rollouts)]
@@ -50,13 +54,13 @@ def train_controller(run: Path, cfg: PipelineConfig, executor: Executor, use_hid
             tasks = [DreamTask(p, s, spec, cfg.rnn.temperature) for p in solutions for s in seeds]
             out = executor.map(dream_return, tasks, timeout_s=c.timeout_s, retries=c.retries)
         else:
-            tasks = [RolloutTask(p, s, spec) for p in solutions for s in seeds]
-            out = executor.map(agent_return, tasks, timeout_s=c.timeout_s, retries=c.retries)
+            out = map_rollouts(executor, np.repeat(solutions, c.rollouts, axis=0), seeds * len(solutions), spec,
+                               c.batch_envs, c.timeout_s, c.retries)
         return np.asarray(out).reshape(len(solutions), c.rollouts)
 
     def reevaluate(params: np.ndarray, gen: int) -> np.ndarray:
-        tasks = [RolloutTask(params, 500_000 + gen * 1000 + j, spec) for j in range(c.eval_rollouts)]
-        return np.asarray(executor.map(agent_return, tasks, timeout_s=c.timeout_s, retries=c.retries))
+        seeds = [500_000 + gen * 1000 + j for j in range(c.eval_rollouts)]
+        return map_rollouts(executor, [params] * len(seeds), seeds, full_spec, c.batch_envs, c.timeout_s, c.retries)
 
     return train_cmaes(run / controller_dir(use_hidden, c.dream), settings, evaluate, reevaluate)
 
@@ -84,8 +88,16 @@ def run_data_stage(run: Path, cfg: PipelineConfig, executor: Executor | None, st
         np.save(run / "rnn" / "initial_z.npy", first.astype(np.float32))
 
 
-def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor) -> dict:
-    """Scores over ``cfg.eval.episodes`` tracks for each trained controller, the dream-vs-real check, figures."""
+CONTROLLERS = (("controller", True), ("controller_zonly", False), ("controller_dream", True))
+
+
+def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor, only: tuple[str, ...] | None = None) -> dict:
+    """Scores over ``cfg.eval.episodes`` tracks for each trained controller, the dream-vs-real check, figures.
+
+    ``only`` re-scores just those controller directories and keeps the other scores in ``eval.json`` (read when
+    writing, so evaluations of different controllers can run side by side) if they were taken with the same
+    protocol (episodes, frames, first seed). Each score is also written to ``RUN/<controller>/eval.json``.
+    """
     from dgmlab.world_models.evaluate import evaluate, make_gif, plot_curves, plot_rnn, plot_vae
     from dgmlab.world_models.mdn_rnn import load_rnn
     from dgmlab.world_models.storage import list_episodes, load_episode
@@ -99,20 +111,30 @@ def evaluate_run(run: Path, cfg: PipelineConfig, executor: Executor) -> dict:
     plot_rnn(vae, rnn, episode, figures / "rnn.png", start=min(40, len(episode["obs"]) // 2),
              n=min(8, len(episode["obs"]) // 2 - 1), temperature=cfg.rnn.temperature)
     plot_curves(run, figures / "curves.png")
+    names = [name for name, _ in CONTROLLERS]
+    if only is not None and not set(only) <= set(names):
+        raise ValueError(f"eval: unknown controllers {sorted(set(only) - set(names))}; expected some of {names}")
     result: dict = {"episodes": cfg.eval.episodes, "max_steps": cfg.eval.max_steps, "first_seed": cfg.eval.seed}
-    for sub, use_hidden in (("controller", True), ("controller_zonly", False), ("controller_dream", True)):
-        if not (run / sub / "cmaes_history.npz").is_file():
+    for sub, use_hidden in CONTROLLERS:
+        if not (run / sub / "cmaes_history.npz").is_file() or (only is not None and sub not in only):
             continue
         params, spec = load_best(run / sub), agent_spec(run, cfg, use_hidden, cfg.eval.max_steps)
         t0 = time.monotonic()
-        r = evaluate(params, spec, executor, cfg.eval)
+        r = evaluate(params, spec, executor, cfg.eval, batch=cfg.controller.batch_envs)
         result[sub] = {"mean": float(r.mean()), "std": float(r.std()), "returns": r.tolist(),
                        "seconds": time.monotonic() - t0}
-    if "controller" in result:
+        protocol = {k: result[k] for k in ("episodes", "max_steps", "first_seed")}
+        (run / sub / "eval.json").write_text(json.dumps({**protocol, sub: result[sub]}, indent=2))
+    if "controller" in result and (only is None or "controller" in only):
         result["dream_vs_real"] = dream_vs_real(run, cfg, executor)
         spec = agent_spec(run, cfg, True, cfg.eval.max_steps)
         result["gif_return"] = make_gif(load_best(run / "controller"), spec, cfg.eval.seed, figures / "agent.gif")
         result["gif_seed"] = cfg.eval.seed
+    if only is not None and (run / "eval.json").is_file():  # another eval may have finished meanwhile: keep its scores
+        latest = json.loads((run / "eval.json").read_text())
+        if all(latest.get(k) == result[k] for k in ("episodes", "max_steps", "first_seed")):
+            fresh = set(only) | ({"dream_vs_real", "gif_return", "gif_seed"} if "controller" in only else set())
+            result = {**latest, **{k: v for k, v in result.items() if k in fresh}}
     (run / "eval.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -124,7 +146,7 @@ def dream_vs_real(run: Path, cfg: PipelineConfig, executor: Executor, episodes: 
     params, spec = load_best(run / "controller"), agent_spec(run, cfg, True)
     seeds = [cfg.eval.seed + 50_000 + i for i in range(episodes)]
     dream = executor.map(dream_return, [DreamTask(params, s, spec, cfg.rnn.temperature) for s in seeds])
-    real = executor.map(agent_return, [RolloutTask(params, s, spec) for s in seeds])
+    real = map_rollouts(executor, [params] * len(seeds), seeds, spec, cfg.controller.batch_envs)
     return {"temperature": cfg.rnn.temperature, "max_steps": spec.max_steps, "dream_mean": float(np.mean(dream)),
             "dream_std": float(np.std(dream)), "real_mean": float(np.mean(real)), "real_std": float(np.std(real))}
 

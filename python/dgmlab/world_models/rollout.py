@@ -33,6 +33,8 @@ class AgentSpec:
     """Use the fast renderer."""
     sample_z: bool = True
     """Feed z ~ N(mu, sigma) (as the paper) rather than mu."""
+    patience: int = 0
+    """Cut an episode after this many frames without a new tile (``CarRacingEnv(patience=)``; 0: never)."""
 
 
 def track_seed(seed: int, attempt: int) -> int:
@@ -102,7 +104,8 @@ def run_episode(env: CarRacingEnv, policy, seed: int, record: bool = False) -> t
 
 
 def random_policy(kind: str, rng: np.random.Generator):
-    """``white``: i.i.d. uniform actions; ``brownian``: a clipped random walk (dt = 1/50, as other reimplementations)."""
+    """``white``: i.i.d. uniform actions; ``brownian``: a clipped random walk (dt = 1/50, as other
+    reimplementations)."""
     low, high = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])
     if kind == "white":
         return lambda obs: rng.uniform(low, high)
@@ -130,7 +133,7 @@ def agent_return(task: RolloutTask, attempt: int = 0) -> float:
     """Total reward of the agent with ``task.params`` on track ``task.seed`` (re-seeded on retries)."""
     seed = track_seed(task.seed, attempt)
     agent = Agent(task.params, task.spec, seed)
-    env = CarRacingEnv(fast=task.spec.fast_env, max_steps=task.spec.max_steps)
+    env = CarRacingEnv(fast=task.spec.fast_env, max_steps=task.spec.max_steps, patience=task.spec.patience)
     try:
         return run_episode(env, agent.act, seed)[0]
     finally:
