@@ -55,6 +55,15 @@ def test_cli_roundtrip_in_a_fresh_process(workdir, capsys):
     assert len(record) == 4 and record[0][1] == 0 and all(words > 0 for _, words in record[1:])
 
 
+def test_default_batch_counts_pixels(workdir):
+    from dgmlab.flows.compress import CompressConfig, compress_images, default_batch, load_coding_model
+
+    assert [default_batch(p) for p in (8, 16, 32, 64, 128)] == [64, 16, 4, 1, 1]
+    cm = load_coding_model(str(workdir / "tiny.pt"))
+    data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3), progress=False)
+    assert read_container(data)[0]["batch"] == default_batch(8)
+
+
 def test_header_records_the_environment(workdir):
     header, _ = read_container((workdir / "x.dgmbb").read_bytes())
     assert header["device"] == "cpu" and header["torch"] == torch.__version__ and "gpu" not in header
