@@ -1,0 +1,93 @@
+"""``dgmlab pico ...``: pragmatic compression experiments (digits, car racing) and the human-labelling path."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in _floats(text)]
+
+
+def _pico_args(p: argparse.ArgumentParser, budgets: str) -> None:
+    p.add_argument("--out", required=True, type=Path, help="output directory (models, results, figures)")
+    p.add_argument("--budgets", type=_floats, default=_floats(budgets), help="fractions of blocks kept")
+    p.add_argument("--rounds", type=int, default=2, help="collect / D / R / compressor rounds")
+    p.add_argument("--passes", type=int, default=4, help="masks collected per observation per round")
+    p.add_argument("--epochs", type=int, default=20, help="epochs of D, R and the compressor per round")
+    p.add_argument("--step", type=float, default=0.25, help="quantisation step of kept latents")
+    p.add_argument("--negative-label", type=float, default=0.25, help="soft label of (x, action on x_hat)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pico = sub.add_parser("pico", help="PICO: pragmatic compression that keeps what the user acts on")
+    steps = pico.add_subparsers(dest="pico_command", metavar="STEP")
+    p = steps.add_parser("digits", help="the digits sweep: PICO vs baselines vs JPEG/WebP at real bits")
+    _pico_args(p, "0.125,0.25,0.375,0.5,0.75,1")
+    p.add_argument("--qualities", type=_ints, default=_ints("1,5,10,20,30,50,70,90"), help="JPEG/WebP qualities")
+    p.add_argument("--rate-lambdas", type=_floats, default=[], help="also train the rate-aware objective")
+    p.add_argument("--vae-epochs", type=int, default=300)
+    p.add_argument("--classifier-epochs", type=int, default=100)
+    p.set_defaults(func=_digits)
+    p = steps.add_parser("car", help="car racing: steering agreement vs bits, and the closed loop on random tracks")
+    _pico_args(p, "0.125,0.25,0.5,0.75,1")
+    p.add_argument("--run", required=True, type=Path, help="World Models run directory (VAE, MDN-RNN, controller)")
+    p.add_argument("--train-episodes", type=int, default=8, help="recorded episodes to train PICO on")
+    p.add_argument("--test-episodes", type=int, default=3, help="recorded episodes for offline agreement")
+    p.add_argument("--record-steps", type=int, default=300, help="frames per recorded episode")
+    p.add_argument("--tracks", type=int, default=20, help="closed loop: random tracks per method and budget")
+    p.add_argument("--max-steps", type=int, default=1000, help="closed loop: frames per episode")
+    p.add_argument("--loop-budgets", type=_floats, default=[0.25, 0.5], help="closed loop: budgets")
+    p.add_argument("--loop-methods", default="pico,random,perceptual", help="closed loop: methods")
+    p.add_argument("--no-closed-loop", action="store_true", help="only the offline agreement sweep")
+    p.set_defaults(func=_car)
+
+
+def _config(args: argparse.Namespace):
+    from dgmlab.pico.core import PICOConfig
+
+    e = args.epochs
+    return PICOConfig(rounds=args.rounds, passes=args.passes, disc_epochs=e, reward_epochs=e, comp_epochs=e,
+                      step=args.step, negative_label=args.negative_label, seed=args.seed)
+
+
+def _digits(args: argparse.Namespace) -> int:
+    from dgmlab.pico.digits import DigitsConfig
+    from dgmlab.pico.digits_sweep import run_digits
+    from dgmlab.pico.masking import check_budget
+
+    for b in args.budgets:
+        check_budget(b)
+    digits_cfg = DigitsConfig(vae_epochs=args.vae_epochs, classifier_epochs=args.classifier_epochs, seed=args.seed)
+    run_digits(args.out, args.budgets, _config(args), digits_cfg, args.qualities, args.rate_lambdas)
+    print(f"results: {args.out / 'results.csv'}, figures: {args.out / 'agreement.png'}, {args.out / 'gallery.png'}")
+    return 0
+
+
+def _car(args: argparse.Namespace) -> int:
+    import torch
+
+    from dgmlab.pico.car_sweep import CarSweep, run_car
+    from dgmlab.pico.masking import check_budget
+
+    for b in (*args.budgets, *args.loop_budgets):
+        check_budget(b)
+    methods = tuple(m for m in args.loop_methods.split(",") if m)
+    bad = set(methods) - {"pico", "random", "perceptual"}
+    if bad:
+        raise SystemExit(f"--loop-methods: unknown {sorted(bad)}; choose from pico, random, perceptual")
+    torch.set_num_threads(1)
+    sweep = CarSweep(args.train_episodes, args.test_episodes, args.record_steps, args.tracks, args.max_steps,
+                     tuple(args.loop_budgets), methods)
+    run_car(args.run, args.out, args.budgets, _config(args), sweep, closed_loop=not args.no_closed_loop)
+    print(f"results: {args.out / 'results.csv'}" + ("" if args.no_closed_loop else f", {args.out / 'closed_loop.csv'}"))
+    return 0
