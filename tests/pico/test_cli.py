@@ -11,7 +11,7 @@ import torch
 from dgmlab.cli import main
 
 
-def test_digits_tiny_end_to_end(tmp_path):
+def test_digits_tiny_end_to_end_and_the_human_path(tmp_path, monkeypatch):
     out = tmp_path / "digits"
     argv = ["pico", "digits", "--out", str(out), "--budgets", "0.25,0.5", "--rounds", "1", "--epochs", "1",
             "--passes", "1", "--vae-epochs", "2", "--classifier-epochs", "2", "--qualities", "50",
@@ -26,6 +26,20 @@ def test_digits_tiny_end_to_end(tmp_path):
     stamp = (out / "models" / "pico_0.25" / "pico.pt").stat().st_mtime_ns
     assert main(argv) == 0  # a re-run loads the trained models
     assert (out / "models" / "pico_0.25" / "pico.pt").stat().st_mtime_ns == stamp
+    # the human path: queries from the trained PICO model, labels typed at the keyboard, one training round
+    queries, labels = tmp_path / "q.npz", tmp_path / "labels.csv"
+    assert main(["pico", "queries", "--digits", str(out), "--model", str(out / "models" / "pico_0.25"),
+                 "--count", "6", "--passes", "1", "--out", str(queries)]) == 0
+    keys = iter(["7", "x", "3"] + ["1"] * 9 + ["q"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(keys))
+    assert main(["pico", "label", str(queries), "--labels", str(labels)]) == 0
+    assert len(labels.read_text().splitlines()) == 1 + 11  # "x" was refused, "q" stopped after 11 labels
+    with pytest.raises(ValueError, match="1 of 12 queries have no label"):
+        main(["pico", "train-labels", str(queries), "--labels", str(labels), "--out", str(tmp_path / "h")])
+    keys = iter(["4"])
+    assert main(["pico", "label", str(queries), "--labels", str(labels)]) == 0
+    assert main(["pico", "train-labels", str(queries), "--labels", str(labels), "--out", str(tmp_path / "h")]) == 0
+    assert (tmp_path / "h" / "pico.pt").is_file()
 
 
 def test_digits_bad_budget_is_a_clear_error(tmp_path, capsys):

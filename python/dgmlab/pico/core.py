@@ -219,21 +219,36 @@ class PICO:
     def fit(self, domain: Domain, progress: bool = False) -> PICO:
         """Run ``cfg.rounds`` rounds of collect -> D -> R -> compressor on ``domain``; returns self."""
         self._check(domain)
-        torch.set_num_threads(1)
-        rng, gen = np.random.default_rng(self.cfg.seed), torch.Generator().manual_seed(self.cfg.seed)
-        x, pos = _tensor(domain.features), torch.as_tensor(domain.user_actions)
-        bits_per_block = domain.block_size * max(GAUSSIAN_ENTROPY_BITS - np.log2(self.cfg.step), 0.0)
+        rng = np.random.default_rng(self.cfg.seed)
         for r in range(self.cfg.rounds):
-            data = self._collect_round(domain, rng)
-            d_out = self._train_discriminator(x, pos, data, gen)
-            targets = d_out if self.cfg.objective == "agreement" else _tensor(1.0 - data["mae"])
-            self._train_reward(x, data, targets, gen)
-            self._train_compressor(x, domain.num_blocks, bits_per_block, gen)
+            self.train_round(domain.features, domain.user_actions, self._collect_round(domain, rng),
+                             domain.block_size)
             if progress:
                 h = self.history
                 print(f"round {r + 1}/{self.cfg.rounds}: D {h['disc'][-1]:.4f} R {h['reward'][-1]:.5f} "
                       f"C {h['comp'][-1]:.4f}", flush=True)
         return self
+
+    def train_round(self, features: np.ndarray, actions: np.ndarray, data: dict[str, np.ndarray],
+                    block_size: int) -> None:
+        """D -> R -> compressor on collected ``data`` (``mask`` (P*N, K), ``action`` on x_hat (P*N,), ``mae``)
+        for observations ``features`` (N, F) on which the user took ``actions`` (N,) (the positives).
+
+        Rows of ``data`` are ``passes`` blocks of N in the order of ``features``; human labels come in this way.
+        """
+        n = len(features)
+        if len(actions) != n or len(data["mask"]) % n or len(data["action"]) != len(data["mask"]):
+            raise ValueError(f"collected data must be whole passes over the {n} observations, got "
+                             f"{len(data['mask'])} masks and {len(data['action'])} actions for {len(actions)} "
+                             f"positives")
+        torch.set_num_threads(1)
+        gen = torch.Generator().manual_seed(self.cfg.seed + len(self.history["disc"]))
+        x, pos = _tensor(features), torch.as_tensor(np.asarray(actions, np.int64))
+        bits_per_block = block_size * max(GAUSSIAN_ENTROPY_BITS - np.log2(self.cfg.step), 0.0)
+        d_out = self._train_discriminator(x, pos, data, gen)
+        targets = d_out if self.cfg.objective == "agreement" else _tensor(1.0 - data["mae"])
+        self._train_reward(x, data, targets, gen)
+        self._train_compressor(x, self.shape["num_blocks"], bits_per_block, gen)
 
     # -- persistence --------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -30,12 +30,12 @@ FILL_SEED = 12345  # seed of the prior sample that fills dropped latents (sender
 class DigitsConfig:
     """The generative model and user of the digits domain."""
 
-    latent_dim: int = 8
+    latent_dim: int = 10
     """beta-VAE latents (K = latent_dim blocks of one)."""
-    beta: float = 1.0
-    """Weight of the KL term."""
+    beta: float = 0.2
+    """Weight of the KL term (at 1.0 only 4 of 8 latents stay active on these 1,437 digits; 0.2 keeps 7 of 10)."""
     hidden: int = 256
-    vae_epochs: int = 300
+    vae_epochs: int = 200
     classifier_epochs: int = 100
     test_fraction: float = 0.2
     seed: int = 0
