@@ -4,8 +4,9 @@ Models controller as the user, and the closed loop where the controller drives o
 The user's action is the controller's steering, discretised into left / straight / right at +-``steer_threshold``;
 its continuous steering error is reported beside. The controller reads [z, h] where h is the MDN-RNN's LSTM state,
 which the receiver computes from the latents it received (the sender mirrors it, so both know h). Dropped blocks
-hold the receiver's previous value (zeros at the start of an episode). Kept latents are coded under the VAE's
-N(0, 1) prior.
+hold the receiver's previous value (zeros at the start of an episode), so the compressor sees [mu, h, held latents]:
+under hold-previous a block that is never sent stays stale forever (a fixed mask is a disaster), and the sender can
+mirror what the receiver holds. Kept latents are coded under the VAE's N(0, 1) prior.
 
 Offline data (for training PICO and for agreement) are episodes driven by the *uncompressed* agent (the controller's
 own state distribution), recorded with their frames, encoder means, LSTM states and actions.
@@ -81,7 +82,7 @@ class Driver:
         if self.choose is None:  # uncompressed: the ceiling
             mask, z = np.ones(self.num_blocks, bool), mu
         else:
-            mask = self.choose(np.concatenate([mu, self.h]))
+            mask = self.choose(np.concatenate([mu, self.h, self.prev]))
             z = np.where(np.repeat(mask, BLOCK_SIZE), quantize(mu, self.step), self.prev)
         action = self.m.controller.act(z, self.h)
         for key, value in zip(self.log, (obs, mu, self.h, mask, z, action)):
@@ -133,8 +134,32 @@ def record_episodes(models: CarModels, seeds: list[int], max_steps: int, path: P
     return out
 
 
-def car_domain(models: CarModels, data: dict[str, np.ndarray], steer_threshold: float = 0.1) -> Domain:
-    """The domain over recorded frames: features [mu, h], user = the controller's discretised steering."""
+def _rollout(data: dict[str, np.ndarray], features: np.ndarray, step: float):
+    """Run a mask policy through the recorded episodes in parallel, frame by frame, mirroring the receiver."""
+    starts = np.flatnonzero(data["starts"])
+    lengths = np.diff(np.append(starts, len(features)))
+    mu = data["mu"]
+
+    def rollout(choose):
+        held = np.zeros((len(starts), mu.shape[1]))
+        masks = np.zeros((len(mu), mu.shape[1] // BLOCK_SIZE), bool)
+        seen = np.zeros((len(mu), features.shape[1] + mu.shape[1]), np.float32)
+        for t in range(int(lengths.max())):
+            active = lengths > t
+            rows = starts[active] + t
+            f = np.concatenate([features[rows], held[active]], 1)
+            m = np.asarray(choose(f), bool)
+            masks[rows], seen[rows] = m, f
+            held[active] = np.where(np.repeat(m, BLOCK_SIZE, axis=1), quantize(mu[rows], step), held[active])
+        return masks, seen
+
+    return rollout
+
+
+def car_domain(models: CarModels, data: dict[str, np.ndarray], steer_threshold: float = 0.1,
+               step: float = 0.25) -> Domain:
+    """The domain over recorded frames: features [mu, h], user = the controller's discretised steering; the
+    compressor also sees the latents the receiver holds (hold-previous, kept blocks quantised with ``step``)."""
     h, frames = data["h"], data["obs"]
 
     def steer(z: np.ndarray) -> np.ndarray:
@@ -154,7 +179,8 @@ def car_domain(models: CarModels, data: dict[str, np.ndarray], steer_threshold: 
         return np.concatenate(out)
 
     true_steer = steer(data["mu"])
-    return Domain(features=np.concatenate([data["mu"], h], 1).astype(np.float32), latents=data["mu"],
-                  block_size=BLOCK_SIZE, original_probs=probs(data["mu"]),
+    features = np.concatenate([data["mu"], h], 1).astype(np.float32)
+    return Domain(features=features, latents=data["mu"], block_size=BLOCK_SIZE, original_probs=probs(data["mu"]),
                   fill=hold_previous_fill(data["starts"]), user_probs=probs, distortion=distortion,
-                  extra_metrics=lambda z: {"steer_abs_err": np.abs(steer(z) - true_steer)})
+                  extra_metrics=lambda z: {"steer_abs_err": np.abs(steer(z) - true_steer)},
+                  rollout=_rollout(data, features, step), state_dim=data["mu"].shape[1])

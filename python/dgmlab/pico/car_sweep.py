@@ -93,8 +93,8 @@ def run_car(run_dir: str | Path, out: str | Path, budgets: list[float], base: PI
                                  out / "episodes_train.npz")
     test_data = record_episodes(models, list(range(2000, 2000 + s.test_episodes)), s.record_steps,
                                 out / "episodes_test.npz")
-    train = car_domain(models, train_data, s.steer_threshold)
-    test = car_domain(models, test_data, s.steer_threshold)
+    train = car_domain(models, train_data, s.steer_threshold, base.step)
+    test = car_domain(models, test_data, s.steer_threshold, base.step)
 
     def model_for(method: str, budget: float) -> PICO | None:
         if method == "random":

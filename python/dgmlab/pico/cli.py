@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _pico_args(p, "0.1,0.2,0.3,0.4,0.5,0.7,1")
     p.add_argument("--qualities", type=_ints, default=_ints("1,5,10,20,30,50,70,90"), help="JPEG/WebP qualities")
     p.add_argument("--rate-lambdas", type=_floats, default=[], help="also train the rate-aware objective")
+    p.add_argument("--gallery-budget", type=float, help="budget of the gallery (default: the median budget)")
     p.add_argument("--latent-dim", type=int, default=10, help="beta-VAE latents (one block each)")
     p.add_argument("--beta", type=float, default=0.2, help="beta-VAE KL weight")
     p.add_argument("--vae-epochs", type=int, default=200)
@@ -90,7 +91,8 @@ def _digits(args: argparse.Namespace) -> int:
         check_budget(b)
     digits_cfg = DigitsConfig(args.latent_dim, args.beta, vae_epochs=args.vae_epochs,
                               classifier_epochs=args.classifier_epochs, seed=args.seed)
-    run_digits(args.out, args.budgets, _config(args), digits_cfg, args.qualities, args.rate_lambdas)
+    run_digits(args.out, args.budgets, _config(args), digits_cfg, args.qualities, args.rate_lambdas,
+               gallery_budget=args.gallery_budget)
     print(f"results: {args.out / 'results.csv'}, figures: {args.out / 'agreement.png'}, {args.out / 'gallery.png'}")
     return 0
 

@@ -90,6 +90,11 @@ def received_latents(domain: Domain, mask: np.ndarray, step: float) -> np.ndarra
     return domain.fill(np.where(keep, quantize(domain.latents, step), np.nan))
 
 
+def _compressor_dim(domain: Domain) -> int:
+    """Width of what the compressor sees: the features, or for video domains features + receiver state."""
+    return domain.features.shape[1] + domain.state_dim
+
+
 def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a, np.float32))
 
@@ -120,25 +125,28 @@ class PICO:
     """Compressor + discriminator + reward model for one domain shape (features F, K blocks, A actions)."""
 
     def __init__(self, feature_dim: int, num_blocks: int, num_actions: int, block_size: int,
-                 cfg: PICOConfig | None = None) -> None:
+                 cfg: PICOConfig | None = None, disc_feature_dim: int | None = None) -> None:
         self.cfg = cfg or PICOConfig()
+        disc_feature_dim = disc_feature_dim or feature_dim
         self.shape = {"feature_dim": feature_dim, "num_blocks": num_blocks, "num_actions": num_actions,
-                      "block_size": block_size}
+                      "block_size": block_size, "disc_feature_dim": disc_feature_dim}
         torch.manual_seed(self.cfg.seed)
         self.compressor = Compressor(feature_dim, num_blocks, self.cfg.hidden)
-        self.discriminator = Discriminator(feature_dim, num_actions, self.cfg.hidden)
+        self.discriminator = Discriminator(disc_feature_dim, num_actions, self.cfg.hidden)
         self.reward = RewardModel(feature_dim, num_blocks, self.cfg.hidden)
         self.history: dict[str, list[float]] = {"disc": [], "reward": [], "comp": []}
 
     @classmethod
     def for_domain(cls, domain: Domain, cfg: PICOConfig | None = None) -> PICO:
-        return cls(domain.features.shape[1], domain.num_blocks, domain.num_actions, domain.block_size, cfg)
+        return cls(_compressor_dim(domain), domain.num_blocks, domain.num_actions, domain.block_size, cfg,
+                   domain.features.shape[1])
 
     def _check(self, domain: Domain) -> None:
-        got = (domain.features.shape[1], domain.num_blocks, domain.num_actions, domain.block_size)
+        got = (_compressor_dim(domain), domain.num_blocks, domain.num_actions, domain.block_size,
+               domain.features.shape[1])
         if got != tuple(self.shape.values()):
-            raise ValueError(f"domain shape (features, blocks, actions, block_size) = {got} does not match this "
-                             f"PICO model's {tuple(self.shape.values())}")
+            raise ValueError(f"domain shape (compressor features, blocks, actions, block_size, features) = {got} "
+                             f"does not match this PICO model's {tuple(self.shape.values())}")
 
     # -- deployment ---------------------------------------------------------------------------------------------
     def logits(self, features: np.ndarray) -> np.ndarray:
@@ -156,19 +164,26 @@ class PICO:
         return topk_mask(logits, budget_to_k(self.cfg.budget, logits.shape[1], rng, len(logits)))
 
     # -- training -----------------------------------------------------------------------------------------------
-    def _collect_round(self, domain: Domain, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        n, num_blocks = len(domain.features), domain.num_blocks
-        passes = []
-        for _ in range(self.cfg.passes):
+    def _explore_policy(self, rng: np.random.Generator):
+        """Mask policy for collection: a share ``explore`` of rows random, the rest the compressor's top-k."""
+        def choose(features: np.ndarray) -> np.ndarray:
+            n, num_blocks = len(features), self.shape["num_blocks"]
             if self.cfg.rate_lambda > 0:
                 k = rng.integers(0, num_blocks + 1, n)
+                own = self.logits(features) > 0
             else:
                 k = budget_to_k(self.cfg.budget, num_blocks, rng, n)
+                own = topk_mask(self.logits(features), k)
             explore = rng.random(n) < self.cfg.explore
-            masks = np.where(explore[:, None], random_mask(n, num_blocks, k, rng),
-                             self.masks(domain.features, rng) if self.cfg.rate_lambda > 0
-                             else topk_mask(self.logits(domain.features), k))
-            passes.append(collect(domain, masks, self.cfg.step))
+            return np.where(explore[:, None], random_mask(n, num_blocks, k, rng), own)
+
+        return choose
+
+    def _collect_round(self, domain: Domain, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        passes = []
+        for _ in range(self.cfg.passes):
+            masks, features = domain.run_policy(self._explore_policy(rng))
+            passes.append({**collect(domain, masks, self.cfg.step), "features": features})
         return {key: np.concatenate([p[key] for p in passes]) for key in passes[0]}
 
     def _train_discriminator(self, x: torch.Tensor, pos: torch.Tensor, data: dict, gen) -> torch.Tensor:
@@ -186,8 +201,8 @@ class PICO:
         with torch.no_grad():
             return self.discriminator(x.repeat(reps, 1), torch.as_tensor(data["action"]))
 
-    def _train_reward(self, x: torch.Tensor, data: dict, targets: torch.Tensor, gen) -> None:
-        xs, masks = x.repeat(len(targets) // len(x), 1), _tensor(data["mask"])
+    def _train_reward(self, xs: torch.Tensor, data: dict, targets: torch.Tensor, gen) -> None:
+        masks = _tensor(data["mask"])
 
         def loss(idx):
             return ((self.reward(xs[idx], masks[idx]) - targets[idx]) ** 2).mean()
@@ -231,8 +246,9 @@ class PICO:
 
     def train_round(self, features: np.ndarray, actions: np.ndarray, data: dict[str, np.ndarray],
                     block_size: int) -> None:
-        """D -> R -> compressor on collected ``data`` (``mask`` (P*N, K), ``action`` on x_hat (P*N,), ``mae``)
-        for observations ``features`` (N, F) on which the user took ``actions`` (N,) (the positives).
+        """D -> R -> compressor on collected ``data`` (``mask`` (P*N, K), ``action`` on x_hat (P*N,), ``mae``,
+        optionally the compressor's ``features`` (P*N, F') when they differ from ``features``) for observations
+        ``features`` (N, F) on which the user took ``actions`` (N,) (the positives).
 
         Rows of ``data`` are ``passes`` blocks of N in the order of ``features``; human labels come in this way.
         """
@@ -244,11 +260,12 @@ class PICO:
         torch.set_num_threads(1)
         gen = torch.Generator().manual_seed(self.cfg.seed + len(self.history["disc"]))
         x, pos = _tensor(features), torch.as_tensor(np.asarray(actions, np.int64))
+        comp_x = _tensor(data["features"]) if "features" in data else x.repeat(len(data["mask"]) // n, 1)
         bits_per_block = block_size * max(GAUSSIAN_ENTROPY_BITS - np.log2(self.cfg.step), 0.0)
         d_out = self._train_discriminator(x, pos, data, gen)
         targets = d_out if self.cfg.objective == "agreement" else _tensor(1.0 - data["mae"])
-        self._train_reward(x, data, targets, gen)
-        self._train_compressor(x, self.shape["num_blocks"], bits_per_block, gen)
+        self._train_reward(comp_x, data, targets, gen)
+        self._train_compressor(comp_x, self.shape["num_blocks"], bits_per_block, gen)
 
     # -- persistence --------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

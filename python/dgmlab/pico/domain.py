@@ -38,6 +38,13 @@ class Domain:
     """Its standard deviation."""
     extra_metrics: Callable[[np.ndarray], dict[str, np.ndarray]] = field(default=lambda z: {})
     """Optional per-observation metrics of received latents (e.g. steering error), averaged in evaluation."""
+    rollout: Callable[[Callable[[np.ndarray], np.ndarray]], tuple[np.ndarray, np.ndarray]] | None = None
+    """Video: ``rollout(choose)`` runs a mask policy ``choose(compressor features (B, F')) -> masks (B, K)`` frame by
+    frame and returns (masks (N, K), the compressor features it saw (N, F')). The compressor then also sees what the
+    receiver holds (which the sender can mirror), since under hold-previous a block never sent stays stale.
+    None: the compressor sees ``features`` and masks do not depend on each other."""
+    state_dim: int = 0
+    """Width of the receiver state that ``rollout`` appends to ``features`` for the compressor."""
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -54,6 +61,12 @@ class Domain:
     @property
     def num_blocks(self) -> int:
         return self.latents.shape[1] // self.block_size
+
+    def run_policy(self, choose: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(masks (N, K), compressor features (N, F')) of a mask policy over all observations."""
+        if self.rollout is not None:
+            return self.rollout(choose)
+        return choose(self.features), self.features
 
     @property
     def num_actions(self) -> int:

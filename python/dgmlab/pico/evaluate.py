@@ -63,7 +63,7 @@ def evaluate_method(domain: Domain, method: str, budget: float, step: float, mod
         masks = random_mask(len(k), domain.num_blocks, k, rng)
         code = LatentCode(domain.block_size, step, budget)
     elif model is not None:
-        masks = model.masks(domain.features, rng)
+        masks, _ = domain.run_policy(lambda f: model.masks(f, rng))
         code = LatentCode(domain.block_size, step, None if model.cfg.rate_lambda > 0 else budget)
     else:
         raise ValueError(f"method {method!r} needs a trained PICO model")
