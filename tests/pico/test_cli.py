@@ -80,6 +80,24 @@ def test_car_tiny_end_to_end_with_closed_loop(wm_run, tmp_path):
         assert (out / name).is_file(), name
 
 
+def test_car_rollout_mirrors_the_receiver(wm_run, tmp_path):
+    """The held latents the compressor sees are exactly what hold-previous decoding gives for the frame before."""
+    from dgmlab.pico.car_racing import car_domain, load_car_models, record_episodes
+    from dgmlab.pico.core import received_latents
+    from dgmlab.pico.masking import random_mask
+
+    models = load_car_models(wm_run)
+    data = record_episodes(models, [5, 6], 8, tmp_path / "ep.npz")
+    domain = car_domain(models, data, step=0.5)
+    rng = np.random.default_rng(0)
+    masks, seen = domain.run_policy(lambda f: random_mask(len(f), 8, rng.integers(0, 9, len(f)), rng))
+    held, received = seen[:, 32 + 16:], received_latents(domain, masks, 0.5)
+    for t in range(1, len(masks)):
+        expected = 0.0 if data["starts"][t] else received[t - 1]
+        assert np.allclose(held[t], expected, atol=1e-6)
+    assert np.all(held[data["starts"]] == 0)
+
+
 def test_car_needs_a_trained_run_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="World Models run directory"):
         main(["pico", "car", "--run", str(tmp_path), "--out", str(tmp_path / "o")])

@@ -35,7 +35,7 @@ class CarSweep:
     """Closed loop: random tracks per (method, budget)."""
     max_steps: int = 1000
     """Closed loop: frames per episode (1000 = the full CarRacing episode)."""
-    loop_budgets: tuple[float, ...] = (0.25, 0.5)
+    loop_budgets: tuple[float, ...] = (0.125, 0.25)
     loop_methods: tuple[str, ...] = ("pico", "random", "perceptual")
     steer_threshold: float = 0.1
 

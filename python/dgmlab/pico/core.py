@@ -32,7 +32,7 @@ from torch import nn
 from dgmlab.pico.bitstream import quantize
 from dgmlab.pico.domain import Domain
 from dgmlab.pico.masking import budget_to_k, check_budget, random_mask, relaxed_mask, straight_through_mask, topk_mask
-from dgmlab.pico.nets import Compressor, Discriminator, RewardModel
+from dgmlab.pico.nets import Compressor, Discriminator, RewardModel, fit_minibatches
 
 __all__ = ["PICOConfig", "PICO", "collect", "received_latents", "GAUSSIAN_ENTROPY_BITS"]
 
@@ -100,19 +100,7 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 
 
 def _epochs(model_params, loss_fn, n: int, epochs: int, cfg: PICOConfig, gen: torch.Generator) -> list[float]:
-    """Adam over shuffled minibatches of n rows; returns the mean loss of each epoch."""
-    opt = torch.optim.Adam(model_params, lr=cfg.lr)
-    history = []
-    for _ in range(epochs):
-        total = 0.0
-        for idx in torch.randperm(n, generator=gen).split(cfg.batch_size):
-            loss = loss_fn(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        history.append(total / n)
-    return history
+    return fit_minibatches(model_params, loss_fn, n, epochs, cfg.batch_size, cfg.lr, gen)
 
 
 def collect(domain: Domain, masks: np.ndarray, step: float) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from dgmlab.pico.domain import Domain, prior_fill
-from dgmlab.pico.nets import mlp
+from dgmlab.pico.nets import fit_minibatches, mlp
 
 __all__ = ["DigitsConfig", "load_digits_split", "DigitsVAE", "train_digits_models", "load_digits_models",
            "digits_domain", "FILL_SEED"]
@@ -82,20 +82,8 @@ class DigitsVAE(nn.Module):
         return rec + beta * kl
 
 
-def _fit(model: nn.Module, loss_fn, n: int, epochs: int, seed: int, lr: float = 1e-3) -> list[float]:
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    for _ in range(epochs):
-        total = 0.0
-        for idx in torch.randperm(n, generator=gen).split(128):
-            loss = loss_fn(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        history.append(total / n)
-    return history
+def _fit(model: nn.Module, loss_fn, n: int, epochs: int, seed: int) -> list[float]:
+    return fit_minibatches(model.parameters(), loss_fn, n, epochs, 128, 1e-3, torch.Generator().manual_seed(seed))
 
 
 def train_digits_models(out: str | Path, cfg: DigitsConfig) -> tuple[DigitsVAE, nn.Module]:

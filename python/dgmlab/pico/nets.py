@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["mlp", "Compressor", "Discriminator", "RewardModel"]
+__all__ = ["mlp", "fit_minibatches", "Compressor", "Discriminator", "RewardModel"]
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -25,6 +25,23 @@ def mlp(sizes: list[int]) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
+
+
+def fit_minibatches(params, loss_fn, n: int, epochs: int, batch_size: int, lr: float,
+                    gen: torch.Generator) -> list[float]:
+    """Adam on ``loss_fn(row indices)`` over shuffled minibatches of n rows; returns each epoch's mean loss."""
+    opt = torch.optim.Adam(params, lr=lr)
+    history = []
+    for _ in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(n, generator=gen).split(batch_size):
+            loss = loss_fn(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        history.append(total / n)
+    return history
 
 
 class Compressor(nn.Module):
