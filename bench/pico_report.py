@@ -60,12 +60,18 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = json.loads((args.run / "results.json").read_text())
     print(agreement_table(rows))
-    loop = args.run / "closed_loop.json"
-    if loop.is_file():
+    episodes = args.run / "closed_loop_episodes.jsonl"
+    if episodes.is_file():  # summarised from the per-track rows, so a run still going reports what it has
+        from dgmlab.pico.car_sweep import summarise_closed_loop
+        from dgmlab.pico.plots import plot_scores
+
+        summary = summarise_closed_loop([json.loads(line) for line in episodes.read_text().splitlines()])
+        (args.out / "closed_loop.json").write_text(json.dumps(summary, indent=1))
+        plot_scores(summary, args.out / "closed_loop.png")
         print()
-        print(closed_loop_table(json.loads(loop.read_text())))
-    for name in ("results.json", "closed_loop.json", "closed_loop_episodes.jsonl", "agreement.png", "gallery.png",
-                 "closed_loop.png", "models/digits_models.json"):
+        print(closed_loop_table(summary))
+    for name in ("results.json", "closed_loop_episodes.jsonl", "agreement.png", "gallery.png",
+                 "models/digits_models.json"):
         if (args.run / name).is_file():
             shutil.copy(args.run / name, args.out / Path(name).name)
 

@@ -20,7 +20,7 @@ from dgmlab.pico.core import PICO, PICOConfig
 from dgmlab.pico.evaluate import agreement, mean_se, sweep, train_or_load, write_rows
 from dgmlab.pico.masking import budget_to_k, random_mask
 
-__all__ = ["CarSweep", "run_car"]
+__all__ = ["CarSweep", "run_car", "summarise_closed_loop"]
 
 
 @dataclass
@@ -68,10 +68,11 @@ def _closed_loop(out: Path, models, sweep_cfg: CarSweep, step: float, model_for,
             with open(path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             done.append(row)
-    return _summarise(done)
+    return summarise_closed_loop(done)
 
 
-def _summarise(rows: list[dict]) -> list[dict]:
+def summarise_closed_loop(rows: list[dict]) -> list[dict]:
+    """Per (method, budget): tracks, score mean / std / standard error, mean bits per frame."""
     out = []
     for key in dict.fromkeys((r["method"], r["budget"]) for r in rows):
         sel = [r for r in rows if (r["method"], r["budget"]) == key]
