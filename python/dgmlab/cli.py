@@ -18,6 +18,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "dgmlab.flows.compress_cli",
     "dgmlab.imitation.cli",
     "dgmlab.world_models.cli",
+    "dgmlab.pico.cli",
 )
 
 

@@ -1,0 +1,80 @@
+"""Print the README tables of a PICO experiment directory and copy its results and figures.
+
+    PYTHONPATH=python python bench/pico_report.py --run runs/pico_digits --out bench/results/pico_digits
+    PYTHONPATH=python python bench/pico_report.py --run runs/pico_car_small --out bench/results/pico_car_small
+
+Every number printed is read from the files ``dgmlab pico digits`` / ``dgmlab pico car`` wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+_NAMES = {"pico": "PICO", "perceptual": "perceptual", "random": "non-adaptive", "pico_rate": "PICO rate-aware",
+          "jpeg": "JPEG", "webp": "WebP", "uncompressed": "uncompressed"}
+
+
+def _setting(r: dict) -> str:
+    if "quality" in r and r.get("quality") not in (None, ""):
+        return f"quality {r['quality']}"
+    if r["method"] == "pico_rate":
+        return f"λ = {r['lambda']:g} (mean k = {r['blocks_kept']:.2f} blocks)"
+    return f"ρ = {r['budget']:g}"
+
+
+def agreement_table(rows: list[dict]) -> str:
+    steer = any("steer_abs_err" in r for r in rows)
+    has_prob = not steer  # the controller is deterministic: its "probabilities" are one-hot
+    head = "| method | setting | bits / obs | agreement (argmax) | " + ("agreement (mean prob) | " if has_prob else "")
+    head += ("steering abs. error | " if steer else "") + "pixel MAE | distinct masks |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in sorted(rows, key=lambda r: (list(_NAMES).index(r["method"]), r["bits_per_obs"])):
+        cells = [_NAMES[r["method"]], _setting(r), f"{r['bits_per_obs']:.1f}",
+                 f"{r['agree_argmax']:.3f} ± {r['agree_argmax_se']:.3f}"]
+        if has_prob:
+            cells.append(f"{r['agree_prob']:.3f} ± {r['agree_prob_se']:.3f}")
+        if steer:
+            cells.append(f"{r['steer_abs_err']:.3f}")
+        cells += [f"{r['mae']:.3f}", str(r.get("distinct_masks", "–"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def closed_loop_table(rows: list[dict]) -> str:
+    lines = ["| method | ρ | bits / frame | score mean ± std | tracks |", "|---|---|---|---|---|"]
+    for r in rows:
+        bits = "– (float latents)" if r["method"] == "uncompressed" else f"{r['bits_per_frame']:.1f}"
+        lines.append(f"| {_NAMES[r['method']]} | {r['budget']:g} | {bits} | {r['score_mean']:.1f} ± "
+                     f"{r['score_std']:.1f} | {r['tracks']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = json.loads((args.run / "results.json").read_text())
+    print(agreement_table(rows))
+    episodes = args.run / "closed_loop_episodes.jsonl"
+    if episodes.is_file():  # summarised from the per-track rows, so a run still going reports what it has
+        from dgmlab.pico.car_sweep import summarise_closed_loop
+        from dgmlab.pico.plots import plot_scores
+
+        summary = summarise_closed_loop([json.loads(line) for line in episodes.read_text().splitlines()])
+        (args.out / "closed_loop.json").write_text(json.dumps(summary, indent=1))
+        plot_scores(summary, args.out / "closed_loop.png")
+        print()
+        print(closed_loop_table(summary))
+    for name in ("results.json", "closed_loop_episodes.jsonl", "agreement.png", "gallery.png",
+                 "models/digits_models.json"):
+        if (args.run / name).is_file():
+            shutil.copy(args.run / name, args.out / Path(name).name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The car-racing domain: CarRacing-v3 frames through the World Models VAE (z = 32, K = 8 blocks of 4), the World
+Models controller as the user, and the closed loop where the controller drives on the compressed latents.
+
+The user's action is the controller's steering, discretised into left / straight / right at +-``steer_threshold``;
+its continuous steering error is reported beside. The controller reads [z, h] where h is the MDN-RNN's LSTM state,
+which the receiver computes from the latents it received (the sender mirrors it, so both know h). Dropped blocks
+hold the receiver's previous value (zeros at the start of an episode), so the compressor sees [mu, h, held latents]:
+under hold-previous a block that is never sent stays stale forever (a fixed mask is a disaster), and the sender can
+mirror what the receiver holds. Kept latents are coded under the VAE's N(0, 1) prior.
+
+Offline data (for training PICO and for agreement) are episodes driven by the *uncompressed* agent (the controller's
+own state distribution), recorded with their frames, encoder means, LSTM states and actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dgmlab.pico.bitstream import LatentCode, decode, encode, quantize
+from dgmlab.pico.domain import Domain, hold_previous_fill
+
+__all__ = ["CarModels", "load_car_models", "Driver", "record_episodes", "car_domain", "drive_episode",
+           "BLOCK_SIZE", "steer_class"]
+
+BLOCK_SIZE = 4
+
+
+@dataclass
+class CarModels:
+    vae: torch.nn.Module
+    rnn: torch.nn.Module
+    controller: object
+    run_dir: str
+
+
+def load_car_models(run_dir: str | Path) -> CarModels:
+    """VAE, MDN-RNN and the best CMA-ES controller of a World Models run directory."""
+    from dgmlab.world_models.cmaes import load_best
+    from dgmlab.world_models.controller import Controller
+    from dgmlab.world_models.rollout import load_models
+
+    run = Path(run_dir)
+    for part in ("vae/vae.pt", "rnn/rnn.pt", "controller/cmaes_history.npz"):
+        if not (run / part).is_file():
+            raise FileNotFoundError(f"{run / part} not found: --run must be a World Models run directory with a "
+                                    f"trained VAE, MDN-RNN and controller (dgmlab wm run)")
+    vae, rnn = load_models(str(run.resolve()))
+    controller = Controller(load_best(run / "controller"), vae.z_dim, rnn.hidden, True)
+    if vae.z_dim % BLOCK_SIZE:
+        raise ValueError(f"VAE latent size {vae.z_dim} is not a multiple of the block size {BLOCK_SIZE}")
+    return CarModels(vae, rnn, controller, str(run))
+
+
+def steer_class(steer: np.ndarray, threshold: float) -> np.ndarray:
+    """0 = left (steer < -threshold), 1 = straight, 2 = right (steer > threshold)."""
+    return np.where(steer < -threshold, 0, np.where(steer > threshold, 2, 1))
+
+
+MaskChooser = Callable[[np.ndarray], np.ndarray]  # features (F,) -> bool mask (K,)
+
+
+class Driver:
+    """The controller acting on received latents: encode mu, choose a mask, quantise kept blocks, hold the rest."""
+
+    def __init__(self, models: CarModels, choose: MaskChooser | None, step: float) -> None:
+        self.m, self.choose, self.step = models, choose, step
+        self.num_blocks = models.vae.z_dim // BLOCK_SIZE
+        self.log: dict[str, list] = {k: [] for k in ("obs", "mu", "h", "mask", "z", "action")}
+        self.state, self.h = None, np.zeros(models.rnn.hidden)
+        self.prev = np.zeros(models.vae.z_dim)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        from dgmlab.world_models.vae import to_tensor
+
+        with torch.no_grad():
+            mu = self.m.vae.encode(to_tensor(obs[None]))[0][0].numpy().astype(np.float64)
+        if self.choose is None:  # uncompressed: the ceiling
+            mask, z = np.ones(self.num_blocks, bool), mu
+        else:
+            mask = self.choose(np.concatenate([mu, self.h, self.prev]))
+            z = np.where(np.repeat(mask, BLOCK_SIZE), quantize(mu, self.step), self.prev)
+        action = self.m.controller.act(z, self.h)
+        for key, value in zip(self.log, (obs, mu, self.h, mask, z, action)):
+            self.log[key].append(value)
+        with torch.no_grad():
+            x = torch.from_numpy(np.concatenate([z, action]).astype(np.float32)).view(1, 1, -1)
+            out, self.state = self.m.rnn.lstm(x, self.state)
+        self.h, self.prev = out[0, 0].numpy().astype(np.float64), z
+        return action
+
+
+def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step: float, max_steps: int = 1000,
+                  budget: float | None = None, keep_frames: bool = False) -> dict:
+    """One episode on track ``seed``; returns its score, and bits per frame of its real bitstream."""
+    from dgmlab.world_models.env import CarRacingEnv
+    from dgmlab.world_models.rollout import run_episode
+
+    driver = Driver(models, choose, step)
+    env = CarRacingEnv(fast=True, max_steps=max_steps)
+    try:
+        score = run_episode(env, driver.act, seed)[0]
+    finally:
+        env.close()
+    log = {k: np.asarray(v) for k, v in driver.log.items() if keep_frames or k != "obs"}
+    result = {"seed": seed, "score": score, "frames": len(log["mu"]), "log": log}
+    if choose is not None:
+        data = encode(log["mu"], log["mask"], LatentCode(BLOCK_SIZE, step, budget))
+        starts = np.zeros(len(log["mu"]), bool)
+        starts[0] = True
+        received = hold_previous_fill(starts)(decode(data).values)
+        if not np.array_equal(received, log["z"]):
+            raise RuntimeError("decoded latents differ from those the controller drove on (a coder bug)")
+        result["bits_per_frame"] = 8.0 * len(data) / len(log["mu"])
+    return result
+
+
+def record_episodes(models: CarModels, seeds: list[int], max_steps: int, path: Path) -> dict[str, np.ndarray]:
+    """Episodes of the uncompressed agent (frames, mu, h, action, episode starts), cached in ``path`` (.npz)."""
+    if path.is_file():
+        with np.load(path) as data:
+            if list(data["seeds"]) == list(seeds) and int(data["max_steps"]) == max_steps:
+                return dict(data)
+    parts = [drive_episode(models, None, s, 0.25, max_steps, keep_frames=True)["log"] for s in seeds]
+    starts = np.concatenate([np.arange(len(p["mu"])) == 0 for p in parts])
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("obs", "mu", "h", "action")}
+    out.update(starts=starts, seeds=np.asarray(seeds), max_steps=np.int64(max_steps))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **out)
+    return out
+
+
+def _rollout(data: dict[str, np.ndarray], features: np.ndarray, step: float):
+    """Run a mask policy through the recorded episodes in parallel, frame by frame, mirroring the receiver."""
+    starts = np.flatnonzero(data["starts"])
+    lengths = np.diff(np.append(starts, len(features)))
+    mu = data["mu"]
+
+    def rollout(choose):
+        held = np.zeros((len(starts), mu.shape[1]))
+        masks = np.zeros((len(mu), mu.shape[1] // BLOCK_SIZE), bool)
+        seen = np.zeros((len(mu), features.shape[1] + mu.shape[1]), np.float32)
+        for t in range(int(lengths.max())):
+            active = lengths > t
+            rows = starts[active] + t
+            f = np.concatenate([features[rows], held[active]], 1)
+            m = np.asarray(choose(f), bool)
+            masks[rows], seen[rows] = m, f
+            held[active] = np.where(np.repeat(m, BLOCK_SIZE, axis=1), quantize(mu[rows], step), held[active])
+        return masks, seen
+
+    return rollout
+
+
+def car_domain(models: CarModels, data: dict[str, np.ndarray], steer_threshold: float = 0.1,
+               step: float = 0.25) -> Domain:
+    """The domain over recorded frames: features [mu, h], user = the controller's discretised steering; the
+    compressor also sees the latents the receiver holds (hold-previous, kept blocks quantised with ``step``)."""
+    h, frames = data["h"], data["obs"]
+
+    def steer(z: np.ndarray) -> np.ndarray:
+        return np.array([models.controller.act(zi, hi)[0] for zi, hi in zip(z, h)])
+
+    def probs(z: np.ndarray) -> np.ndarray:
+        return np.eye(3)[steer_class(steer(z), steer_threshold)]
+
+    def distortion(z: np.ndarray) -> np.ndarray:
+        from dgmlab.world_models.vae import to_tensor
+
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(z), 256):
+                rec = models.vae.decode(torch.as_tensor(z[i:i + 256], dtype=torch.float32))
+                out.append((rec - to_tensor(frames[i:i + 256])).abs().mean((1, 2, 3)).numpy())
+        return np.concatenate(out)
+
+    true_steer = steer(data["mu"])
+    features = np.concatenate([data["mu"], h], 1).astype(np.float32)
+    return Domain(features=features, latents=data["mu"], block_size=BLOCK_SIZE, original_probs=probs(data["mu"]),
+                  fill=hold_previous_fill(data["starts"]), user_probs=probs, distortion=distortion,
+                  extra_metrics=lambda z: {"steer_abs_err": np.abs(steer(z) - true_steer)},
+                  rollout=_rollout(data, features, step), state_dim=data["mu"].shape[1])

@@ -1,0 +1,278 @@
+"""PICO's training loop: collect (x, mask, action on x_hat) -> train D -> train R -> train the compressor; repeat.
+
+>>> # cfg = PICOConfig(budget=0.25, rounds=2); pico = PICO(domain, cfg).fit(domain); mask = pico.masks(feats, rng)
+
+One round (Reddy, Dragan & Levine 2021, as their released code does it):
+
+1. **Collect.** For ``passes`` masks per training observation (a share ``explore`` drawn uniformly at random,
+   the rest the compressor's top-k), the receiver's latents z_tilde (kept blocks quantised, dropped ones filled),
+   and the action the user takes on the reconstruction, a_hat = argmax user(x_hat).
+2. **Discriminator.** D(x, a) = softmax(g(x))_a is fit with binary cross-entropy: (x, a_user(x)) -> 1,
+   (x, a_hat) -> ``negative_label`` (a soft label, because a_hat often *is* the user's action).
+3. **Reward model.** R(x, mask) regresses D(x, a_hat) (the ``agreement`` objective) or 1 - pixel MAE(x, x_hat)
+   (the ``perceptual`` baseline) over the collected masks.
+4. **Compressor.** Maximise log R(x, m(x)) through the relaxed mask m = sigmoid((logits - t) / tau) with t set so
+   m sums to rho K; or, with ``rate_lambda > 0``, maximise log R(x, m) - lambda * bits(m) with a straight-through
+   hard mask (logits > 0) so each observation picks its own k.
+
+At deployment the compressor keeps its top-k blocks with k drawn by randomised rounding (mean exactly rho K), or
+(rate-aware) the blocks with positive logits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dgmlab.pico.bitstream import quantize
+from dgmlab.pico.domain import Domain
+from dgmlab.pico.masking import budget_to_k, check_budget, random_mask, relaxed_mask, straight_through_mask, topk_mask
+from dgmlab.pico.nets import Compressor, Discriminator, RewardModel, fit_minibatches
+
+__all__ = ["PICOConfig", "PICO", "collect", "received_latents", "GAUSSIAN_ENTROPY_BITS"]
+
+GAUSSIAN_ENTROPY_BITS = 0.5 * np.log2(2 * np.pi * np.e)  # differential entropy of N(0, 1) in bits
+_LOG_EPS = 1e-6
+
+
+@dataclass
+class PICOConfig:
+    """Settings of one PICO run (defaults: the paper's loop at this package's scale)."""
+
+    budget: float = 0.25
+    """rho: fraction of latent blocks kept (in expectation). Ignored for masks when ``rate_lambda > 0``."""
+    objective: str = "agreement"
+    """``agreement`` (PICO) or ``perceptual`` (R regresses 1 - pixel MAE: the perceptual baseline)."""
+    rounds: int = 1
+    """Collect / D / R / compressor rounds (the original ran one)."""
+    passes: int = 4
+    """Masks collected per training observation per round."""
+    explore: float = 0.5
+    """Share of collected masks drawn uniformly at random instead of from the compressor."""
+    negative_label: float = 0.25
+    """Soft target for (x, action on x_hat) pairs in the discriminator's loss."""
+    hidden: int = 128
+    """Hidden width of all three MLPs."""
+    lr: float = 1e-3
+    """Adam learning rate of all three."""
+    batch_size: int = 128
+    disc_epochs: int = 20
+    reward_epochs: int = 20
+    comp_epochs: int = 20
+    temperature: float = 0.5
+    """Temperature of the relaxed mask."""
+    step: float = 0.25
+    """Quantisation step of kept latents (the same one the bitstream uses)."""
+    rate_lambda: float = 0.0
+    """> 0: the rate-aware objective log R - lambda * estimated bits, with a variable number of blocks."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_budget(self.budget)
+        if self.objective not in ("agreement", "perceptual"):
+            raise ValueError(f"objective: expected 'agreement' or 'perceptual', got {self.objective!r}")
+        if self.rounds < 1 or self.passes < 1:
+            raise ValueError(f"rounds and passes must be >= 1, got {self.rounds}, {self.passes}")
+        if not 0 <= self.explore <= 1 or not 0 <= self.negative_label < 1:
+            raise ValueError("explore must lie in [0, 1] and negative_label in [0, 1)")
+        if self.rate_lambda < 0 or not self.step > 0:
+            raise ValueError(f"rate_lambda must be >= 0 and step > 0, got {self.rate_lambda}, {self.step}")
+
+
+def received_latents(domain: Domain, mask: np.ndarray, step: float) -> np.ndarray:
+    """What the receiver decodes: kept blocks quantised with ``step``, dropped ones filled by the domain."""
+    keep = np.repeat(mask, domain.block_size, axis=1)
+    return domain.fill(np.where(keep, quantize(domain.latents, step), np.nan))
+
+
+def _compressor_dim(domain: Domain) -> int:
+    """Width of what the compressor sees: the features, or for video domains features + receiver state."""
+    return domain.features.shape[1] + domain.state_dim
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, np.float32))
+
+
+def _epochs(model_params, loss_fn, n: int, epochs: int, cfg: PICOConfig, gen: torch.Generator) -> list[float]:
+    return fit_minibatches(model_params, loss_fn, n, epochs, cfg.batch_size, cfg.lr, gen)
+
+
+def collect(domain: Domain, masks: np.ndarray, step: float) -> dict[str, np.ndarray]:
+    """One pass over the domain with the given (N, K) masks: the user's action on x_hat and the pixel error."""
+    z = received_latents(domain, masks, step)
+    return {"mask": masks, "action": domain.user_probs(z).argmax(1), "mae": domain.distortion(z)}
+
+
+class PICO:
+    """Compressor + discriminator + reward model for one domain shape (features F, K blocks, A actions)."""
+
+    def __init__(self, feature_dim: int, num_blocks: int, num_actions: int, block_size: int,
+                 cfg: PICOConfig | None = None, disc_feature_dim: int | None = None) -> None:
+        self.cfg = cfg or PICOConfig()
+        disc_feature_dim = disc_feature_dim or feature_dim
+        self.shape = {"feature_dim": feature_dim, "num_blocks": num_blocks, "num_actions": num_actions,
+                      "block_size": block_size, "disc_feature_dim": disc_feature_dim}
+        torch.manual_seed(self.cfg.seed)
+        self.compressor = Compressor(feature_dim, num_blocks, self.cfg.hidden)
+        self.discriminator = Discriminator(disc_feature_dim, num_actions, self.cfg.hidden)
+        self.reward = RewardModel(feature_dim, num_blocks, self.cfg.hidden)
+        self.history: dict[str, list[float]] = {"disc": [], "reward": [], "comp": []}
+
+    @classmethod
+    def for_domain(cls, domain: Domain, cfg: PICOConfig | None = None) -> PICO:
+        return cls(_compressor_dim(domain), domain.num_blocks, domain.num_actions, domain.block_size, cfg,
+                   domain.features.shape[1])
+
+    def _check(self, domain: Domain) -> None:
+        got = (_compressor_dim(domain), domain.num_blocks, domain.num_actions, domain.block_size,
+               domain.features.shape[1])
+        if got != tuple(self.shape.values()):
+            raise ValueError(f"domain shape (compressor features, blocks, actions, block_size, features) = {got} "
+                             f"does not match this PICO model's {tuple(self.shape.values())}")
+
+    # -- deployment ---------------------------------------------------------------------------------------------
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, np.float32)
+        if features.ndim != 2 or features.shape[1] != self.shape["feature_dim"]:
+            raise ValueError(f"features: expected (N, {self.shape['feature_dim']}), got {features.shape}")
+        with torch.no_grad():
+            return self.compressor(torch.from_numpy(features)).numpy().astype(np.float64)
+
+    def masks(self, features: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Deployment masks: top-k with randomised-rounding k, or (rate-aware) the blocks with positive logits."""
+        logits = self.logits(features)
+        if self.cfg.rate_lambda > 0:
+            return logits > 0
+        return topk_mask(logits, budget_to_k(self.cfg.budget, logits.shape[1], rng, len(logits)))
+
+    # -- training -----------------------------------------------------------------------------------------------
+    def _explore_policy(self, rng: np.random.Generator):
+        """Mask policy for collection: a share ``explore`` of rows random, the rest the compressor's top-k."""
+        def choose(features: np.ndarray) -> np.ndarray:
+            n, num_blocks = len(features), self.shape["num_blocks"]
+            if self.cfg.rate_lambda > 0:
+                k = rng.integers(0, num_blocks + 1, n)
+                own = self.logits(features) > 0
+            else:
+                k = budget_to_k(self.cfg.budget, num_blocks, rng, n)
+                own = topk_mask(self.logits(features), k)
+            explore = rng.random(n) < self.cfg.explore
+            return np.where(explore[:, None], random_mask(n, num_blocks, k, rng), own)
+
+        return choose
+
+    def _collect_round(self, domain: Domain, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        passes = []
+        for _ in range(self.cfg.passes):
+            masks, features = domain.run_policy(self._explore_policy(rng))
+            passes.append({**collect(domain, masks, self.cfg.step), "features": features})
+        return {key: np.concatenate([p[key] for p in passes]) for key in passes[0]}
+
+    def _train_discriminator(self, x: torch.Tensor, pos: torch.Tensor, data: dict, gen) -> torch.Tensor:
+        reps = len(data["action"]) // len(x)  # positives repeated so both classes weigh the same
+        xs = x.repeat(2 * reps, 1)
+        acts = torch.cat([pos.repeat(reps), torch.as_tensor(data["action"])])
+        labels = torch.cat([torch.ones(reps * len(pos)), torch.full((reps * len(pos),), self.cfg.negative_label)])
+        bce = nn.BCELoss()
+
+        def loss(idx):
+            return bce(self.discriminator(xs[idx], acts[idx]).clamp(_LOG_EPS, 1 - _LOG_EPS), labels[idx])
+
+        self.history["disc"] += _epochs(self.discriminator.parameters(), loss, len(xs), self.cfg.disc_epochs,
+                                        self.cfg, gen)
+        with torch.no_grad():
+            return self.discriminator(x.repeat(reps, 1), torch.as_tensor(data["action"]))
+
+    def _train_reward(self, xs: torch.Tensor, data: dict, targets: torch.Tensor, gen) -> None:
+        masks = _tensor(data["mask"])
+
+        def loss(idx):
+            return ((self.reward(xs[idx], masks[idx]) - targets[idx]) ** 2).mean()
+
+        self.history["reward"] += _epochs(self.reward.parameters(), loss, len(xs), self.cfg.reward_epochs,
+                                          self.cfg, gen)
+
+    def _train_compressor(self, x: torch.Tensor, num_blocks: int, bits_per_block: float, gen) -> None:
+        k = self.cfg.budget * num_blocks
+        for p in self.reward.parameters():
+            p.requires_grad_(False)
+
+        def loss(idx):
+            logits = self.compressor(x[idx])
+            if self.cfg.rate_lambda > 0:
+                m = straight_through_mask(logits)
+                return -(torch.log(self.reward(x[idx], m) + _LOG_EPS)
+                         - self.cfg.rate_lambda * bits_per_block * m.sum(-1)).mean()
+            m = relaxed_mask(logits, k, self.cfg.temperature)
+            return -torch.log(self.reward(x[idx], m) + _LOG_EPS).mean()
+
+        try:
+            self.history["comp"] += _epochs(self.compressor.parameters(), loss, len(x), self.cfg.comp_epochs,
+                                            self.cfg, gen)
+        finally:
+            for p in self.reward.parameters():
+                p.requires_grad_(True)
+
+    def fit(self, domain: Domain, progress: bool = False) -> PICO:
+        """Run ``cfg.rounds`` rounds of collect -> D -> R -> compressor on ``domain``; returns self."""
+        self._check(domain)
+        rng = np.random.default_rng(self.cfg.seed)
+        for r in range(self.cfg.rounds):
+            self.train_round(domain.features, domain.user_actions, self._collect_round(domain, rng),
+                             domain.block_size)
+            if progress:
+                h = self.history
+                print(f"round {r + 1}/{self.cfg.rounds}: D {h['disc'][-1]:.4f} R {h['reward'][-1]:.5f} "
+                      f"C {h['comp'][-1]:.4f}", flush=True)
+        return self
+
+    def train_round(self, features: np.ndarray, actions: np.ndarray, data: dict[str, np.ndarray],
+                    block_size: int) -> None:
+        """D -> R -> compressor on collected ``data`` (``mask`` (P*N, K), ``action`` on x_hat (P*N,), ``mae``,
+        optionally the compressor's ``features`` (P*N, F') when they differ from ``features``) for observations
+        ``features`` (N, F) on which the user took ``actions`` (N,) (the positives).
+
+        Rows of ``data`` are ``passes`` blocks of N in the order of ``features``; human labels come in this way.
+        """
+        n = len(features)
+        if len(actions) != n or len(data["mask"]) % n or len(data["action"]) != len(data["mask"]):
+            raise ValueError(f"collected data must be whole passes over the {n} observations, got "
+                             f"{len(data['mask'])} masks and {len(data['action'])} actions for {len(actions)} "
+                             f"positives")
+        torch.set_num_threads(1)
+        gen = torch.Generator().manual_seed(self.cfg.seed + len(self.history["disc"]))
+        x, pos = _tensor(features), torch.as_tensor(np.asarray(actions, np.int64))
+        comp_x = _tensor(data["features"]) if "features" in data else x.repeat(len(data["mask"]) // n, 1)
+        bits_per_block = block_size * max(GAUSSIAN_ENTROPY_BITS - np.log2(self.cfg.step), 0.0)
+        d_out = self._train_discriminator(x, pos, data, gen)
+        targets = d_out if self.cfg.objective == "agreement" else _tensor(1.0 - data["mae"])
+        self._train_reward(comp_x, data, targets, gen)
+        self._train_compressor(comp_x, self.shape["num_blocks"], bits_per_block, gen)
+
+    # -- persistence --------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """``path/pico.pt`` (state dicts) + ``path/pico.json`` (config, shape, loss history)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        states = {name: getattr(self, name).state_dict() for name in ("compressor", "discriminator", "reward")}
+        torch.save(states, path / "pico.pt")
+        meta = {"config": asdict(self.cfg), "shape": self.shape, "history": self.history}
+        (path / "pico.json").write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> PICO:
+        path = Path(path)
+        if not (path / "pico.pt").is_file():
+            raise FileNotFoundError(f"no PICO model in {path} (expected pico.pt and pico.json)")
+        meta = json.loads((path / "pico.json").read_text())
+        model = cls(**meta["shape"], cfg=PICOConfig(**meta["config"]))
+        for name, state in torch.load(path / "pico.pt", weights_only=True).items():
+            getattr(model, name).load_state_dict(state)
+        model.history = meta["history"]
+        return model

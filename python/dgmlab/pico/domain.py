@@ -1,0 +1,110 @@
+"""What PICO needs to know about a domain: observations' features, latents, how the receiver fills dropped blocks,
+and how the user acts on what it is shown.
+
+A domain is data plus four callables; the digits and car-racing domains implement it, and a test builds a toy one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Domain", "prior_fill", "hold_previous_fill"]
+
+
+@dataclass
+class Domain:
+    """N observations with their latents (N, L = K * block_size) and the user's action probabilities on each."""
+
+    features: np.ndarray
+    """(N, F) float32: what the compressor, discriminator and reward model see of the original observation."""
+    latents: np.ndarray
+    """(N, L) float: the generative model's code of each observation (the encoder mean)."""
+    block_size: int
+    """Latents per block; K = L / block_size blocks are kept or dropped together."""
+    original_probs: np.ndarray
+    """(N, A): the user's action probabilities on the original observation (one-hot for a deterministic user)."""
+    fill: Callable[[np.ndarray], np.ndarray]
+    """(N, L) latents with NaN where dropped -> latents the receiver decodes (prior sample, previous frame, ...)."""
+    user_probs: Callable[[np.ndarray], np.ndarray]
+    """(N, L) received latents -> (N, A) the user's action probabilities on the reconstruction."""
+    distortion: Callable[[np.ndarray], np.ndarray]
+    """(N, L) received latents -> (N,) pixel mean absolute error of the reconstruction (perceptual baseline)."""
+    code_mean: object = 0.0
+    """Mean of the Gaussian kept latents are coded under (the prior), broadcastable to (N, L)."""
+    code_std: object = 1.0
+    """Its standard deviation."""
+    extra_metrics: Callable[[np.ndarray], dict[str, np.ndarray]] = field(default=lambda z: {})
+    """Optional per-observation metrics of received latents (e.g. steering error), averaged in evaluation."""
+    rollout: Callable[[Callable[[np.ndarray], np.ndarray]], tuple[np.ndarray, np.ndarray]] | None = None
+    """Video: ``rollout(choose)`` runs a mask policy ``choose(compressor features (B, F')) -> masks (B, K)`` frame by
+    frame and returns (masks (N, K), the compressor features it saw (N, F')). The compressor then also sees what the
+    receiver holds (which the sender can mirror), since under hold-previous a block never sent stays stale.
+    None: the compressor sees ``features`` and masks do not depend on each other."""
+    state_dim: int = 0
+    """Width of the receiver state that ``rollout`` appends to ``features`` for the compressor."""
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if self.features.ndim != 2 or self.latents.ndim != 2:
+            raise ValueError(f"features and latents must be (N, F) and (N, L), got {self.features.shape} "
+                             f"and {self.latents.shape}")
+        if len(self.latents) != n or len(self.original_probs) != n:
+            raise ValueError(f"features, latents and original_probs disagree on N: {n}, {len(self.latents)}, "
+                             f"{len(self.original_probs)}")
+        if self.block_size < 1 or self.latents.shape[1] % self.block_size:
+            raise ValueError(f"latent size {self.latents.shape[1]} is not a multiple of block_size "
+                             f"{self.block_size}: every block must have the same size")
+
+    @property
+    def num_blocks(self) -> int:
+        return self.latents.shape[1] // self.block_size
+
+    def run_policy(self, choose: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(masks (N, K), compressor features (N, F')) of a mask policy over all observations."""
+        if self.rollout is not None:
+            return self.rollout(choose)
+        return choose(self.features), self.features
+
+    @property
+    def num_actions(self) -> int:
+        return self.original_probs.shape[1]
+
+    @property
+    def user_actions(self) -> np.ndarray:
+        """The action the user takes on each original observation (argmax of its probabilities)."""
+        return self.original_probs.argmax(1)
+
+
+def prior_fill(seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """Dropped latents become draws from N(0, 1) out of a generator seeded by ``seed`` (sender and receiver agree)."""
+
+    def fill(values: np.ndarray) -> np.ndarray:
+        noise = np.random.default_rng(seed).standard_normal(values.shape)
+        return np.where(np.isnan(values), noise, values)
+
+    return fill
+
+
+def hold_previous_fill(episode_starts: np.ndarray, initial: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
+    """Video: a dropped latent keeps the value the receiver had for the previous frame (``initial`` at a new episode).
+
+    ``episode_starts`` is a boolean (N,) marking the first frame of each episode; rows are frames in time order.
+    """
+
+    def fill(values: np.ndarray) -> np.ndarray:
+        if len(values) != len(episode_starts):
+            raise ValueError(f"hold-previous fill: got {len(values)} frames for {len(episode_starts)} marks")
+        out = np.array(values, dtype=np.float64)
+        prev = np.full(out.shape[1], initial)
+        for t in range(len(out)):
+            if episode_starts[t]:
+                prev = np.full(out.shape[1], initial)
+            row = out[t]
+            row[np.isnan(row)] = prev[np.isnan(row)]
+            prev = row
+        return out
+
+    return fill

@@ -1,0 +1,104 @@
+"""Agreement vs real bits: compress a test set through the bitstream, decode it, let the user act on the result.
+
+Agreement of the user's action on the reconstruction x_hat with its action on the original x (a* = argmax on x):
+``prob`` = mean of p_user(a* | x_hat), ``argmax`` = share of observations with argmax p_user(. | x_hat) = a*,
+each with its standard error over observations. Bits per observation are ``8 * len(bitstream) / N``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from dgmlab.pico.bitstream import LatentCode, decode, encode
+from dgmlab.pico.core import PICO, PICOConfig
+from dgmlab.pico.domain import Domain
+from dgmlab.pico.masking import budget_to_k, check_budget, random_mask
+
+__all__ = ["agreement", "evaluate_masks", "evaluate_method", "mean_se", "sweep", "train_or_load", "write_rows"]
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float]:
+    values = np.asarray(values, np.float64)
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return float(values.mean()), float(se)
+
+
+def agreement(original_probs: np.ndarray, shown_probs: np.ndarray) -> dict[str, float]:
+    """Mean probability and argmax agreement (± standard errors) of the user's action on x_hat with that on x."""
+    target = original_probs.argmax(1)
+    prob = shown_probs[np.arange(len(target)), target]
+    match = (shown_probs.argmax(1) == target).astype(np.float64)
+    (p, p_se), (m, m_se) = mean_se(prob), mean_se(match)
+    return {"agree_prob": p, "agree_prob_se": p_se, "agree_argmax": m, "agree_argmax_se": m_se}
+
+
+def evaluate_masks(domain: Domain, masks: np.ndarray, code: LatentCode) -> tuple[dict[str, float], np.ndarray]:
+    """Encode the kept latents, decode the bytes, fill, let the user act: (metrics, received latents)."""
+    data = encode(domain.latents, masks, code, domain.code_mean, domain.code_std)
+    out = decode(data, domain.code_mean, domain.code_std)
+    if not np.array_equal(out.mask, masks):
+        raise RuntimeError("bitstream round trip changed the mask (a coder bug)")
+    z = domain.fill(out.values)
+    metrics = {"bits_per_obs": 8.0 * len(data) / len(masks), "bytes": len(data),
+               "blocks_kept": float(masks.sum(1).mean()),
+               "distinct_masks": len(np.unique(masks, axis=0)), "mae": float(domain.distortion(z).mean())}
+    metrics.update(agreement(domain.original_probs, domain.user_probs(z)))
+    metrics.update({k: float(np.mean(v)) for k, v in domain.extra_metrics(z).items()})
+    return metrics, z
+
+
+def evaluate_method(domain: Domain, method: str, budget: float, step: float, model: PICO | None = None,
+                    seed: int = 0) -> dict[str, float]:
+    """Metrics of ``method`` (``pico``, ``perceptual``: need ``model``; ``random``: non-adaptive) at ``budget``."""
+    check_budget(budget)
+    rng = np.random.default_rng(seed)
+    if method == "random":
+        k = budget_to_k(budget, domain.num_blocks, rng, len(domain.latents))
+        masks = random_mask(len(k), domain.num_blocks, k, rng)
+        code = LatentCode(domain.block_size, step, budget)
+    elif model is not None:
+        masks, _ = domain.run_policy(lambda f: model.masks(f, rng))
+        code = LatentCode(domain.block_size, step, None if model.cfg.rate_lambda > 0 else budget)
+    else:
+        raise ValueError(f"method {method!r} needs a trained PICO model")
+    metrics, _ = evaluate_masks(domain, masks, code)
+    return {"method": method, "budget": budget, "step": step, **metrics}
+
+
+def sweep(domain: Domain, budgets: list[float], step: float, train: Callable[[str, float], PICO | None],
+          methods: tuple[str, ...] = ("pico", "random", "perceptual"), seed: int = 0,
+          log: Callable[[dict], None] = print) -> list[dict]:
+    """Every method at every budget; ``train(method, budget)`` returns its trained model (None for ``random``)."""
+    rows = []
+    for budget in budgets:
+        for method in methods:
+            row = evaluate_method(domain, method, budget, step, train(method, budget), seed)
+            log(row)
+            rows.append(row)
+    return rows
+
+
+def train_or_load(path: Path, domain, cfg: PICOConfig, progress: bool = False) -> PICO:
+    """The PICO model saved in ``path`` if it was trained with ``cfg``, else a new one fit on ``domain``."""
+    meta = path / "pico.json"
+    if meta.is_file() and json.loads(meta.read_text())["config"] == asdict(cfg):
+        return PICO.load(path)
+    model = PICO.for_domain(domain, cfg).fit(domain, progress=progress)
+    model.save(path)
+    return model
+
+
+def write_rows(rows: list[dict], out: Path, name: str = "results") -> None:
+    """``out/NAME.json`` and ``out/NAME.csv``."""
+    (out / f"{name}.json").write_text(json.dumps(rows, indent=1))
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(out / f"{name}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, keys)
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,0 +1,94 @@
+"""Block masks: how many blocks to keep (randomised rounding), which ones (top-k), and the relaxed mask for training.
+
+>>> import numpy as np
+>>> k = budget_to_k(0.3, 8, np.random.default_rng(0), size=100_000)   # rho * K = 2.4: k is 2 or 3, mean 2.4
+>>> sorted(set(k.tolist())), round(float(k.mean()), 2)
+([2, 3], 2.4)
+
+A budget rho in [0, 1] keeps ``rho * K`` of the K latent blocks *in expectation*: k = floor(rho K) + Bernoulli(frac),
+so the mean rate is exactly the budget (the paper's deployment rule). :func:`k_distribution` gives the same law
+as probabilities, which the bitstream uses to code k in (almost) zero bits when rho K is an integer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["check_budget", "budget_to_k", "k_distribution", "topk_mask", "random_mask", "relaxed_mask",
+           "straight_through_mask"]
+
+
+def check_budget(rho: float) -> float:
+    """The budget as a float, or ``ValueError`` if it is not a number in [0, 1]."""
+    try:
+        value = float(rho)
+    except (TypeError, ValueError):
+        raise ValueError(f"budget: expected a fraction of blocks in [0, 1], got {rho!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"budget: expected a fraction of blocks in [0, 1], got {rho!r} (0.25 keeps a quarter)")
+    return value
+
+
+def k_distribution(rho: float, num_blocks: int) -> np.ndarray:
+    """P(k = 0 .. K) under randomised rounding of rho K: mass on floor and ceil only, mean exactly rho K."""
+    rho = check_budget(rho)
+    target = rho * num_blocks
+    lo = int(np.floor(target))
+    probs = np.zeros(num_blocks + 1)
+    frac = target - lo
+    probs[lo] = 1.0 - frac
+    if frac > 0:
+        probs[lo + 1] = frac
+    return probs
+
+
+def budget_to_k(rho: float, num_blocks: int, rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` draws of k from :func:`k_distribution` (int64)."""
+    target = check_budget(rho) * num_blocks
+    lo = int(np.floor(target))
+    return (lo + (rng.random(size) < target - lo)).astype(np.int64)
+
+
+def topk_mask(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Boolean (N, K) mask keeping the k[i] highest-scoring blocks of row i (ties go to the lower index)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    k = np.broadcast_to(np.asarray(k, dtype=np.int64), scores.shape[:1])
+    if scores.ndim != 2:
+        raise ValueError(f"scores: expected (N, K) block scores, got shape {scores.shape}")
+    if k.min(initial=0) < 0 or k.max(initial=0) > scores.shape[1]:
+        raise ValueError(f"k: expected 0 <= k <= {scores.shape[1]} blocks, got range [{k.min()}, {k.max()}]")
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(scores.shape[1])[None].repeat(len(scores), 0), axis=1)
+    return ranks < k[:, None]
+
+
+def random_mask(num_rows: int, num_blocks: int, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The non-adaptive baseline: k[i] blocks chosen uniformly at random for each row."""
+    return topk_mask(rng.random((num_rows, num_blocks)), k)
+
+
+def relaxed_mask(logits: torch.Tensor, k: float, temperature: float = 1.0, iters: int = 40) -> torch.Tensor:
+    """sigmoid((logits - t) / temperature) with the threshold t per row set so the mask sums to k.
+
+    t is found by bisection and detached, so the gradient moves blocks relative to each other at a fixed budget.
+    """
+    num_blocks = logits.shape[-1]
+    if not 0 <= k <= num_blocks:
+        raise ValueError(f"k: expected 0 <= k <= {num_blocks}, got {k}")
+    with torch.no_grad():
+        lo = logits.min(-1, keepdim=True).values - 30 * temperature
+        hi = logits.max(-1, keepdim=True).values + 30 * temperature
+        for _ in range(iters):
+            mid = (lo + hi) / 2
+            too_many = torch.sigmoid((logits - mid) / temperature).sum(-1, keepdim=True) > k
+            lo, hi = torch.where(too_many, mid, lo), torch.where(too_many, hi, mid)
+        t = (lo + hi) / 2
+    return torch.sigmoid((logits - t) / temperature)
+
+
+def straight_through_mask(logits: torch.Tensor) -> torch.Tensor:
+    """Variable-k mask for the rate-aware objective: hard ``logits > 0`` forward, sigmoid's gradient backward."""
+    soft = torch.sigmoid(logits)
+    return soft + ((logits > 0).to(soft.dtype) - soft).detach()

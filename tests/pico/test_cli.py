@@ -1,0 +1,103 @@
+"""Tiny end-to-end runs of ``dgmlab pico digits`` and ``dgmlab pico car`` through the CLI (seconds, not minutes)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dgmlab.cli import main
+
+
+def test_digits_tiny_end_to_end_and_the_human_path(tmp_path, monkeypatch):
+    out = tmp_path / "digits"
+    argv = ["pico", "digits", "--out", str(out), "--budgets", "0.25,0.5", "--rounds", "1", "--epochs", "1",
+            "--passes", "1", "--vae-epochs", "2", "--classifier-epochs", "2", "--qualities", "50",
+            "--rate-lambdas", "0.01"]
+    assert main(argv) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert {r["method"] for r in rows} == {"pico", "random", "perceptual", "pico_rate", "jpeg", "webp"}
+    for r in rows:
+        assert 0 <= r["agree_argmax"] <= 1 and r["bits_per_obs"] > 0
+    for name in ("results.csv", "agreement.png", "gallery.png", "models/pico_0.25/pico.pt"):
+        assert (out / name).is_file(), name
+    stamp = (out / "models" / "pico_0.25" / "pico.pt").stat().st_mtime_ns
+    assert main(argv) == 0  # a re-run loads the trained models
+    assert (out / "models" / "pico_0.25" / "pico.pt").stat().st_mtime_ns == stamp
+    # the human path: queries from the trained PICO model, labels typed at the keyboard, one training round
+    queries, labels = tmp_path / "q.npz", tmp_path / "labels.csv"
+    assert main(["pico", "queries", "--digits", str(out), "--model", str(out / "models" / "pico_0.25"),
+                 "--count", "6", "--passes", "1", "--out", str(queries)]) == 0
+    keys = iter(["7", "x", "3"] + ["1"] * 9 + ["q"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(keys))
+    assert main(["pico", "label", str(queries), "--labels", str(labels)]) == 0
+    assert len(labels.read_text().splitlines()) == 1 + 11  # "x" was refused, "q" stopped after 11 labels
+    with pytest.raises(ValueError, match="1 of 12 queries have no label"):
+        main(["pico", "train-labels", str(queries), "--labels", str(labels), "--out", str(tmp_path / "h")])
+    keys = iter(["4"])
+    assert main(["pico", "label", str(queries), "--labels", str(labels)]) == 0
+    assert main(["pico", "train-labels", str(queries), "--labels", str(labels), "--out", str(tmp_path / "h")]) == 0
+    assert (tmp_path / "h" / "pico.pt").is_file()
+
+
+def test_digits_bad_budget_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(ValueError, match="budget"):
+        main(["pico", "digits", "--out", str(tmp_path), "--budgets", "0.5,1.5"])
+
+
+@pytest.fixture
+def wm_run(tmp_path):
+    """A World Models run directory with untrained (seeded) VAE, MDN-RNN and controller, in the real formats."""
+    from dgmlab.world_models.config import RNNConfig, VAEConfig
+    from dgmlab.world_models.controller import n_params
+    from dgmlab.world_models.mdn_rnn import MDNRNN, save_rnn
+    from dgmlab.world_models.vae import ConvVAE, save_vae
+
+    torch.manual_seed(0)
+    run = tmp_path / "wm"
+    save_vae(ConvVAE(32), run / "vae" / "vae.pt", VAEConfig())
+    (run / "rnn").mkdir()
+    save_rnn(MDNRNN(32, 16, 2), run / "rnn" / "rnn.pt", RNNConfig())
+    (run / "controller").mkdir()
+    best = np.random.default_rng(0).normal(0, 0.3, n_params(32, 16))
+    np.savez(run / "controller" / "cmaes_history.npz", best=best)
+    return run
+
+
+def test_car_tiny_end_to_end_with_closed_loop(wm_run, tmp_path):
+    out = tmp_path / "car"
+    argv = ["pico", "car", "--run", str(wm_run), "--out", str(out), "--budgets", "0.25", "--rounds", "1",
+            "--epochs", "1", "--passes", "1", "--train-episodes", "1", "--test-episodes", "1",
+            "--record-steps", "12", "--tracks", "2", "--max-steps", "12", "--loop-budgets", "0.25",
+            "--loop-methods", "pico,random"]
+    assert main(argv) == 0
+    summary = json.loads((out / "closed_loop.json").read_text())
+    assert [(r["method"], r["tracks"]) for r in summary] == [("uncompressed", 2), ("pico", 2), ("random", 2)]
+    assert all(r["bits_per_frame"] > 0 for r in summary[1:])
+    for name in ("results.csv", "agreement.png", "closed_loop.png", "episodes_train.npz"):
+        assert (out / name).is_file(), name
+
+
+def test_car_rollout_mirrors_the_receiver(wm_run, tmp_path):
+    """The held latents the compressor sees are exactly what hold-previous decoding gives for the frame before."""
+    from dgmlab.pico.car_racing import car_domain, load_car_models, record_episodes
+    from dgmlab.pico.core import received_latents
+    from dgmlab.pico.masking import random_mask
+
+    models = load_car_models(wm_run)
+    data = record_episodes(models, [5, 6], 8, tmp_path / "ep.npz")
+    domain = car_domain(models, data, step=0.5)
+    rng = np.random.default_rng(0)
+    masks, seen = domain.run_policy(lambda f: random_mask(len(f), 8, rng.integers(0, 9, len(f)), rng))
+    held, received = seen[:, 32 + 16:], received_latents(domain, masks, 0.5)
+    for t in range(1, len(masks)):
+        expected = 0.0 if data["starts"][t] else received[t - 1]
+        assert np.allclose(held[t], expected, atol=1e-6)
+    assert np.all(held[data["starts"]] == 0)
+
+
+def test_car_needs_a_trained_run_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="World Models run directory"):
+        main(["pico", "car", "--run", str(tmp_path), "--out", str(tmp_path / "o")])
