@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -34,6 +35,12 @@ def test_cli_end_to_end(tmp_path, demos_file: str, capsys: pytest.CaptureFixture
     assert len((tmp_path / "expert.csv").read_text().splitlines()) == 4
     assert main(["imitation", "demos", "--expert", str(expert), "--n", "2", "--out", str(tmp_path / "d.npz")]) == 0
     assert _last_json(capsys)["trajectories"] == 2
+    if importlib.util.find_spec("h5py") is not None:  # Minari-style folder in, trained model out
+        minari = tmp_path / "cartpole-expert-v0"
+        assert main(["imitation", "demos", "--expert", str(expert), "--n", "2", "--format", "minari",
+                     "--out", str(minari)]) == 0
+        assert main(["imitation", "train", "--algo", "bc", "--env", "CartPole-v1", "--demos", str(minari),
+                     "--out", str(tmp_path / "bc_minari.zip")]) == 0
     for algo in ("gail", "bc", "fem", "gtal"):
         out = tmp_path / f"{algo}.zip"
         assert main(["imitation", "train", "--algo", algo, "--env", "CartPole-v1", "--demos", demos_file,

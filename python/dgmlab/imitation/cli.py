@@ -52,7 +52,9 @@ def _add_demos(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--expert", required=True, type=Path, help="saved expert model (.zip)")
     p.add_argument("--n", type=int, default=25, help="number of trajectories")
     p.add_argument("--seed", type=int, default=0, help="first environment reset seed")
-    p.add_argument("--out", required=True, type=Path, help="output .npz file")
+    p.add_argument("--out", required=True, type=Path, help="output .npz file, or folder with --format minari")
+    p.add_argument("--format", choices=("npz", "minari"), default="npz",
+                   help="npz (dgmlab.demos/1) or a Minari-style HDF5 dataset folder")
     p.set_defaults(func=_demos)
 
 
@@ -60,7 +62,7 @@ def _add_train(isub: argparse._SubParsersAction) -> None:
     p = isub.add_parser("train", help="imitate a demonstrations file with GAIL, BC, FEM or GTAL")
     _add_trpo_args(p)
     p.add_argument("--algo", choices=ALGOS, default="gail")
-    p.add_argument("--demos", required=True, type=Path, help="demonstrations .npz file")
+    p.add_argument("--demos", required=True, type=Path, help="demonstrations .npz file or Minari-style folder")
     p.add_argument("--trajectories", type=int, default=0, help="use this many trajectories (0: all)")
     p.add_argument("--subsample", type=int, default=0, help="keep every k-th pair (0: 20 on MuJoCo, else 1)")
     p.add_argument("--reward-form", choices=("auto", "neg_log_d", "log_one_minus_d"), default="auto",
@@ -128,7 +130,12 @@ def _demos(args: argparse.Namespace) -> int:
     expert = load_model(args.expert)
     demos = sample_demonstrations(expert.predict, expert.env_id, args.n, args.seed)
     demos.meta["expert"] = str(args.expert)
-    demos.save(args.out)
+    if args.format == "minari":
+        from dgmlab.imitation.minari_format import save_minari
+
+        save_minari(demos, args.out)
+    else:
+        demos.save(args.out)
     r = demos.episode_returns
     print(json.dumps({"out": str(args.out), "trajectories": len(r), "pairs": len(demos.observations),
                       "return_mean": float(r.mean()), "return_std": float(r.std())}))
@@ -139,10 +146,10 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from dgmlab.imitation.benchmark import default_reward_form, default_subsample
-    from dgmlab.imitation.demos import Demonstrations
+    from dgmlab.imitation.minari_format import read_demonstrations
 
     torch.set_num_threads(args.threads)
-    demos = Demonstrations.load(args.demos)
+    demos = read_demonstrations(args.demos)
     if args.trajectories:
         demos = demos.take(args.trajectories)
     demos = demos.subsample(args.subsample or default_subsample(args.env), seed=args.seed)
