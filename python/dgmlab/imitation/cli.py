@@ -64,10 +64,12 @@ def _add_train(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--algo", choices=ALGOS, default="gail")
     p.add_argument("--demos", required=True, type=Path, help="demonstrations .npz file or Minari-style folder")
     p.add_argument("--trajectories", type=int, default=0, help="use this many trajectories (0: all)")
-    p.add_argument("--subsample", type=int, default=0, help="keep every k-th pair (0: 20 on MuJoCo, else 1)")
+    p.add_argument("--subsample", type=int, default=0, help="keep every k-th pair (0: the thesis' factor: 20 on "
+                   "MuJoCo, 10 CartPole, 5 Acrobot/MountainCar, else 1)")
     p.add_argument("--reward-form", choices=("auto", "neg_log_d", "log_one_minus_d"), default="auto",
                    help="GAIL reward: -log D or log(1-D) (auto: log(1-D) on Acrobot/MountainCar)")
     p.add_argument("--disc-lr", type=float, default=0.01, help="GAIL discriminator Adam learning rate")
+    p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
     p.set_defaults(func=_train)
 
 
@@ -90,8 +92,10 @@ def _add_benchmark(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=25_000_000, help="environment steps per FEM/GTAL/GAIL run")
     p.add_argument("--steps-per-iter", type=int, default=50_000)
     p.add_argument("--entropy-coefs", nargs="+", type=float, default=[0.0], help="GAIL lambdas (Figure 2.2)")
+    p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
     p.add_argument("--eval-episodes", type=int, default=50)
-    p.add_argument("--subsample", type=int, default=0, help="0: 20 on MuJoCo, 1 on classic control")
+    p.add_argument("--subsample", type=int, default=0, help="0: the thesis' factor per task (20 MuJoCo, 10 CartPole, "
+                   "5 Acrobot/MountainCar)")
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes")
     p.add_argument("--demos-dir", type=Path, required=True, help="folder with <env>.npz datasets")
     p.add_argument("--out-dir", type=Path, required=True)
@@ -159,7 +163,8 @@ def _train(args: argparse.Namespace) -> int:
         from dgmlab.imitation.gail import GAIL, GAILConfig
 
         form = default_reward_form(args.env) if args.reward_form == "auto" else args.reward_form
-        cfg = GAILConfig(trpo=_trpo_config(args), disc_lr=args.disc_lr, reward_form=form)
+        cfg = GAILConfig(trpo=_trpo_config(args), disc_lr=args.disc_lr, reward_form=form,
+                         disc_entropy_coef=args.disc_entropy_coef)
         model = GAIL.load(args.out, demos=demos) if args.out.is_file() else GAIL(args.env, demos, cfg)
     else:
         from dgmlab.imitation.apprenticeship import Apprenticeship, ApprenticeshipConfig
@@ -198,7 +203,8 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     cfg = BenchmarkConfig(envs=tuple(args.envs), algorithms=tuple(args.algos), trajectories=tuple(args.trajectories),
                           seeds=args.seeds, steps=args.steps, steps_per_iter=args.steps_per_iter,
-                          entropy_coefs=tuple(args.entropy_coefs), eval_episodes=args.eval_episodes,
+                          entropy_coefs=tuple(args.entropy_coefs), disc_entropy_coef=args.disc_entropy_coef,
+                          eval_episodes=args.eval_episodes,
                           subsample=args.subsample, jobs=args.jobs, demos_dir=str(args.demos_dir),
                           out_dir=str(args.out_dir))
     rows = run_benchmark(cfg)
