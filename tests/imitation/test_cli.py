@@ -52,7 +52,7 @@ def test_cli_end_to_end(tmp_path, demos_file: str, capsys: pytest.CaptureFixture
 def test_cli_benchmark(tmp_path, demos_file: str, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench"
     args = ["imitation", "benchmark", "--envs", "CartPole-v1", "--algos", "bc", "gail", "--trajectories", "1", "2",
-            "--seeds", "1", "--steps", "300", "--steps-per-iter", "300", "--eval-episodes", "2",
+            "--seeds", "1", "--steps", "300", "--steps-per-iter", "300", "--eval-episodes", "2", "--disc-steps", "2",
             "--demos-dir", str(tmp_path.parent / demos_file.split("/")[-2]), "--out-dir", str(out)]
     assert main(args) == 0
     rows = _rows(out / "results.csv")

@@ -49,6 +49,8 @@ class BenchmarkConfig:
     """Causal entropy lambda values for GAIL (several values give the Figure 2.2 sweep)."""
     disc_entropy_coef: float = 0.001
     """GAIL discriminator entropy bonus (:class:`GAILConfig`)."""
+    disc_steps: int = 1
+    """GAIL discriminator Adam steps per iteration (:class:`GAILConfig`; 5 stops CartPole's oscillation)."""
     eval_episodes: int = 50
     """Episodes used to score each trained policy (and the random policy)."""
     subsample: int = 0
@@ -122,7 +124,7 @@ def build_model(cfg: BenchmarkConfig, cell: dict[str, Any], demos: Any) -> Any:
                       step=TRPOStepConfig(entropy_coef=cell["entropy_coef"]))
     if algo == "gail":
         return GAIL(env, demos, GAILConfig(trpo=trpo, reward_form=default_reward_form(env),
-                                           disc_entropy_coef=cfg.disc_entropy_coef))
+                                           disc_entropy_coef=cfg.disc_entropy_coef, disc_steps=cfg.disc_steps))
     return Apprenticeship(env, demos, ApprenticeshipConfig(trpo=trpo, cost_class="linear" if algo == "fem" else
                                                            "convex"))
 

@@ -70,6 +70,7 @@ def _add_train(isub: argparse._SubParsersAction) -> None:
                    help="GAIL reward: -log D or log(1-D) (auto: log(1-D) on Acrobot/MountainCar)")
     p.add_argument("--disc-lr", type=float, default=0.01, help="GAIL discriminator Adam learning rate")
     p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
+    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
     p.set_defaults(func=_train)
 
 
@@ -93,6 +94,7 @@ def _add_benchmark(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-iter", type=int, default=50_000)
     p.add_argument("--entropy-coefs", nargs="+", type=float, default=[0.0], help="GAIL lambdas (Figure 2.2)")
     p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
+    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
     p.add_argument("--eval-episodes", type=int, default=50)
     p.add_argument("--subsample", type=int, default=0, help="0: the thesis' factor per task (20 MuJoCo, 10 CartPole, "
                    "5 Acrobot/MountainCar)")
@@ -164,7 +166,7 @@ def _train(args: argparse.Namespace) -> int:
 
         form = default_reward_form(args.env) if args.reward_form == "auto" else args.reward_form
         cfg = GAILConfig(trpo=_trpo_config(args), disc_lr=args.disc_lr, reward_form=form,
-                         disc_entropy_coef=args.disc_entropy_coef)
+                         disc_entropy_coef=args.disc_entropy_coef, disc_steps=args.disc_steps)
         model = GAIL.load(args.out, demos=demos) if args.out.is_file() else GAIL(args.env, demos, cfg)
     else:
         from dgmlab.imitation.apprenticeship import Apprenticeship, ApprenticeshipConfig
@@ -204,7 +206,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     cfg = BenchmarkConfig(envs=tuple(args.envs), algorithms=tuple(args.algos), trajectories=tuple(args.trajectories),
                           seeds=args.seeds, steps=args.steps, steps_per_iter=args.steps_per_iter,
                           entropy_coefs=tuple(args.entropy_coefs), disc_entropy_coef=args.disc_entropy_coef,
-                          eval_episodes=args.eval_episodes,
+                          disc_steps=args.disc_steps, eval_episodes=args.eval_episodes,
                           subsample=args.subsample, jobs=args.jobs, demos_dir=str(args.demos_dir),
                           out_dir=str(args.out_dir))
     rows = run_benchmark(cfg)
