@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -34,6 +35,12 @@ def test_cli_end_to_end(tmp_path, demos_file: str, capsys: pytest.CaptureFixture
     assert len((tmp_path / "expert.csv").read_text().splitlines()) == 4
     assert main(["imitation", "demos", "--expert", str(expert), "--n", "2", "--out", str(tmp_path / "d.npz")]) == 0
     assert _last_json(capsys)["trajectories"] == 2
+    if importlib.util.find_spec("h5py") is not None:  # Minari-style folder in, trained model out
+        minari = tmp_path / "cartpole-expert-v0"
+        assert main(["imitation", "demos", "--expert", str(expert), "--n", "2", "--format", "minari",
+                     "--out", str(minari)]) == 0
+        assert main(["imitation", "train", "--algo", "bc", "--env", "CartPole-v1", "--demos", str(minari),
+                     "--out", str(tmp_path / "bc_minari.zip")]) == 0
     for algo in ("gail", "bc", "fem", "gtal"):
         out = tmp_path / f"{algo}.zip"
         assert main(["imitation", "train", "--algo", algo, "--env", "CartPole-v1", "--demos", demos_file,
@@ -45,7 +52,7 @@ def test_cli_end_to_end(tmp_path, demos_file: str, capsys: pytest.CaptureFixture
 def test_cli_benchmark(tmp_path, demos_file: str, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench"
     args = ["imitation", "benchmark", "--envs", "CartPole-v1", "--algos", "bc", "gail", "--trajectories", "1", "2",
-            "--seeds", "1", "--steps", "300", "--steps-per-iter", "300", "--eval-episodes", "2",
+            "--seeds", "1", "--steps", "300", "--steps-per-iter", "300", "--eval-episodes", "2", "--disc-steps", "2",
             "--demos-dir", str(tmp_path.parent / demos_file.split("/")[-2]), "--out-dir", str(out)]
     assert main(args) == 0
     rows = _rows(out / "results.csv")

@@ -47,10 +47,14 @@ class BenchmarkConfig:
     """State-action pairs per TRPO iteration."""
     entropy_coefs: tuple[float, ...] = (0.0,)
     """Causal entropy lambda values for GAIL (several values give the Figure 2.2 sweep)."""
+    disc_entropy_coef: float = 0.001
+    """GAIL discriminator entropy bonus (:class:`GAILConfig`)."""
+    disc_steps: int = 1
+    """GAIL discriminator Adam steps per iteration (:class:`GAILConfig`; 5 stops CartPole's oscillation)."""
     eval_episodes: int = 50
     """Episodes used to score each trained policy (and the random policy)."""
     subsample: int = 0
-    """Keep every k-th pair of each trajectory; 0 means 20 on MuJoCo tasks and 1 on classic control (the thesis)."""
+    """Keep every k-th pair of each trajectory; 0 means :func:`default_subsample` (the thesis' factors)."""
     jobs: int = 1
     """Cells run in parallel processes."""
     demos_dir: str = "demos"
@@ -70,10 +74,17 @@ class BenchmarkConfig:
                                  f"`dgmlab imitation demos`)")
 
 
+CLASSIC_SUBSAMPLE = {"CartPole-v1": 10, "Acrobot-v1": 5, "MountainCar-v0": 5}
+"""Every k-th pair kept on classic control, as in the thesis' experiment pipeline (its ``data_subsamp_freq``)."""
+
+
 def default_subsample(env_id: str) -> int:
-    """20 on MuJoCo tasks (about 50 pairs per 1000-step trajectory), 1 elsewhere, as in the thesis."""
+    """20 on MuJoCo tasks (about 50 pairs per 1000-step trajectory), 10 on CartPole, 5 on Acrobot and MountainCar
+    (as in the thesis' pipeline), 1 elsewhere."""
     import gymnasium as gym  # the [rl] extra; imported here so that the CLI loads without it
 
+    if env_id in CLASSIC_SUBSAMPLE:
+        return CLASSIC_SUBSAMPLE[env_id]
     return 20 if "mujoco" in str(gym.spec(env_id).entry_point) else 1
 
 
@@ -112,7 +123,8 @@ def build_model(cfg: BenchmarkConfig, cell: dict[str, Any], demos: Any) -> Any:
     trpo = TRPOConfig(steps_per_iter=cfg.steps_per_iter, num_envs=1, seed=seed,
                       step=TRPOStepConfig(entropy_coef=cell["entropy_coef"]))
     if algo == "gail":
-        return GAIL(env, demos, GAILConfig(trpo=trpo, reward_form=default_reward_form(env)))
+        return GAIL(env, demos, GAILConfig(trpo=trpo, reward_form=default_reward_form(env),
+                                           disc_entropy_coef=cfg.disc_entropy_coef, disc_steps=cfg.disc_steps))
     return Apprenticeship(env, demos, ApprenticeshipConfig(trpo=trpo, cost_class="linear" if algo == "fem" else
                                                            "convex"))
 

@@ -52,7 +52,9 @@ def _add_demos(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--expert", required=True, type=Path, help="saved expert model (.zip)")
     p.add_argument("--n", type=int, default=25, help="number of trajectories")
     p.add_argument("--seed", type=int, default=0, help="first environment reset seed")
-    p.add_argument("--out", required=True, type=Path, help="output .npz file")
+    p.add_argument("--out", required=True, type=Path, help="output .npz file, or folder with --format minari")
+    p.add_argument("--format", choices=("npz", "minari"), default="npz",
+                   help="npz (dgmlab.demos/1) or a Minari-style HDF5 dataset folder")
     p.set_defaults(func=_demos)
 
 
@@ -60,12 +62,15 @@ def _add_train(isub: argparse._SubParsersAction) -> None:
     p = isub.add_parser("train", help="imitate a demonstrations file with GAIL, BC, FEM or GTAL")
     _add_trpo_args(p)
     p.add_argument("--algo", choices=ALGOS, default="gail")
-    p.add_argument("--demos", required=True, type=Path, help="demonstrations .npz file")
+    p.add_argument("--demos", required=True, type=Path, help="demonstrations .npz file or Minari-style folder")
     p.add_argument("--trajectories", type=int, default=0, help="use this many trajectories (0: all)")
-    p.add_argument("--subsample", type=int, default=0, help="keep every k-th pair (0: 20 on MuJoCo, else 1)")
+    p.add_argument("--subsample", type=int, default=0, help="keep every k-th pair (0: the thesis' factor: 20 on "
+                   "MuJoCo, 10 CartPole, 5 Acrobot/MountainCar, else 1)")
     p.add_argument("--reward-form", choices=("auto", "neg_log_d", "log_one_minus_d"), default="auto",
                    help="GAIL reward: -log D or log(1-D) (auto: log(1-D) on Acrobot/MountainCar)")
     p.add_argument("--disc-lr", type=float, default=0.01, help="GAIL discriminator Adam learning rate")
+    p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
+    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
     p.set_defaults(func=_train)
 
 
@@ -88,8 +93,11 @@ def _add_benchmark(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=25_000_000, help="environment steps per FEM/GTAL/GAIL run")
     p.add_argument("--steps-per-iter", type=int, default=50_000)
     p.add_argument("--entropy-coefs", nargs="+", type=float, default=[0.0], help="GAIL lambdas (Figure 2.2)")
+    p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
+    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
     p.add_argument("--eval-episodes", type=int, default=50)
-    p.add_argument("--subsample", type=int, default=0, help="0: 20 on MuJoCo, 1 on classic control")
+    p.add_argument("--subsample", type=int, default=0, help="0: the thesis' factor per task (20 MuJoCo, 10 CartPole, "
+                   "5 Acrobot/MountainCar)")
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes")
     p.add_argument("--demos-dir", type=Path, required=True, help="folder with <env>.npz datasets")
     p.add_argument("--out-dir", type=Path, required=True)
@@ -128,7 +136,12 @@ def _demos(args: argparse.Namespace) -> int:
     expert = load_model(args.expert)
     demos = sample_demonstrations(expert.predict, expert.env_id, args.n, args.seed)
     demos.meta["expert"] = str(args.expert)
-    demos.save(args.out)
+    if args.format == "minari":
+        from dgmlab.imitation.minari_format import save_minari
+
+        save_minari(demos, args.out)
+    else:
+        demos.save(args.out)
     r = demos.episode_returns
     print(json.dumps({"out": str(args.out), "trajectories": len(r), "pairs": len(demos.observations),
                       "return_mean": float(r.mean()), "return_std": float(r.std())}))
@@ -139,10 +152,10 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from dgmlab.imitation.benchmark import default_reward_form, default_subsample
-    from dgmlab.imitation.demos import Demonstrations
+    from dgmlab.imitation.minari_format import read_demonstrations
 
     torch.set_num_threads(args.threads)
-    demos = Demonstrations.load(args.demos)
+    demos = read_demonstrations(args.demos)
     if args.trajectories:
         demos = demos.take(args.trajectories)
     demos = demos.subsample(args.subsample or default_subsample(args.env), seed=args.seed)
@@ -152,7 +165,8 @@ def _train(args: argparse.Namespace) -> int:
         from dgmlab.imitation.gail import GAIL, GAILConfig
 
         form = default_reward_form(args.env) if args.reward_form == "auto" else args.reward_form
-        cfg = GAILConfig(trpo=_trpo_config(args), disc_lr=args.disc_lr, reward_form=form)
+        cfg = GAILConfig(trpo=_trpo_config(args), disc_lr=args.disc_lr, reward_form=form,
+                         disc_entropy_coef=args.disc_entropy_coef, disc_steps=args.disc_steps)
         model = GAIL.load(args.out, demos=demos) if args.out.is_file() else GAIL(args.env, demos, cfg)
     else:
         from dgmlab.imitation.apprenticeship import Apprenticeship, ApprenticeshipConfig
@@ -191,7 +205,8 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     cfg = BenchmarkConfig(envs=tuple(args.envs), algorithms=tuple(args.algos), trajectories=tuple(args.trajectories),
                           seeds=args.seeds, steps=args.steps, steps_per_iter=args.steps_per_iter,
-                          entropy_coefs=tuple(args.entropy_coefs), eval_episodes=args.eval_episodes,
+                          entropy_coefs=tuple(args.entropy_coefs), disc_entropy_coef=args.disc_entropy_coef,
+                          disc_steps=args.disc_steps, eval_episodes=args.eval_episodes,
                           subsample=args.subsample, jobs=args.jobs, demos_dir=str(args.demos_dir),
                           out_dir=str(args.out_dir))
     rows = run_benchmark(cfg)

@@ -11,7 +11,12 @@ key                dtype, shape           meaning
 ``episode_starts`` bool ``[N]``           True at the first pair of each trajectory (``[0]`` must be True)
 ``episode_returns`` float64 ``[E]``       true return of each full trajectory, before any subsampling
 ``meta``           str (JSON)             ``{"schema": "dgmlab.demos/1", "env_id": ..., "subsample": ...}``
+``final_observations`` float32 ``[E, obs]`` optional: the observation after each trajectory's last step
+``terminations``   bool ``[E]``           optional: True where a trajectory ended by termination, False if truncated
 =================  =====================  ================================================================
+
+The two optional keys (written by :func:`sample_demonstrations`) are what a Minari-style export needs
+(:mod:`dgmlab.imitation.minari_format`); files without them stay valid.
 
 The thesis (Section 2.6) samples trajectories from the expert and, on the MuJoCo tasks, keeps every 20th pair of each
 trajectory from a random offset (``subsample(20)``), giving datasets of about 50 pairs per trajectory.
@@ -29,6 +34,7 @@ import numpy as np
 
 SCHEMA = "dgmlab.demos/1"
 _KEYS = ("observations", "actions", "rewards", "episode_starts", "episode_returns", "meta")
+_OPTIONAL_KEYS = ("final_observations", "terminations")
 
 
 @dataclass
@@ -41,6 +47,8 @@ class Demonstrations:
     episode_starts: np.ndarray
     episode_returns: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    final_observations: np.ndarray | None = None
+    terminations: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.observations)
@@ -56,6 +64,20 @@ class Demonstrations:
         if len(self.episode_returns) != int(self.episode_starts.sum()):
             raise ValueError(f"episode_returns: expected one per trajectory ({int(self.episode_starts.sum())}), "
                              f"got {len(self.episode_returns)}")
+        self._check_episode_ends()
+
+    def _check_episode_ends(self) -> None:
+        """The optional per-trajectory arrays: both or neither, one row per trajectory."""
+        if (self.final_observations is None) != (self.terminations is None):
+            raise ValueError("final_observations, terminations: give both or neither")
+        if self.final_observations is None or self.terminations is None:
+            return
+        want = (len(self.episode_returns), self.observations.shape[1])
+        if self.final_observations.shape != want:
+            raise ValueError(f"final_observations: expected shape {want}, got {self.final_observations.shape}")
+        if self.terminations.dtype != np.bool_ or self.terminations.shape != want[:1]:
+            raise ValueError(f"terminations: expected a bool array of shape {want[:1]}, got "
+                             f"{self.terminations.dtype} {self.terminations.shape}")
 
     @property
     def num_trajectories(self) -> int:
@@ -80,7 +102,7 @@ class Demonstrations:
         if len(indices) == 0 or max(indices) >= len(slices) or min(indices) < 0:
             raise ValueError(f"indices: expected non-empty indices in [0, {len(slices)}), got {list(indices)}")
         rows = np.concatenate([np.arange(len(self.observations))[slices[i]] for i in indices])
-        return self._rows(rows, self.episode_returns[np.asarray(indices)])
+        return self._rows(rows, np.asarray(indices))
 
     def take(self, num_trajectories: int, seed: int | None = None) -> Demonstrations:
         """``num_trajectories`` trajectories: the first ones, or a random subset when ``seed`` is given."""
@@ -101,16 +123,18 @@ class Demonstrations:
         idx = np.arange(len(self.observations))
         rows = np.concatenate([idx[s][rng.integers(min(every, s.stop - s.start))::every]
                                for s in self.trajectory_slices()])
-        out = self._rows(rows, self.episode_returns)
+        out = self._rows(rows, np.arange(self.num_trajectories))
         out.meta["subsample"] = every * int(self.meta.get("subsample", 1))
         return out
 
-    def _rows(self, rows: np.ndarray, returns: np.ndarray) -> Demonstrations:
+    def _rows(self, rows: np.ndarray, episodes: np.ndarray) -> Demonstrations:
+        """The pairs ``rows``, which belong to the trajectories ``episodes`` (in order)."""
         starts = np.zeros(len(rows), dtype=bool)
         starts[0] = True
         starts[1:] = np.diff(self.trajectory_ids()[rows]) != 0
+        ends = {k: None if getattr(self, k) is None else getattr(self, k)[episodes] for k in _OPTIONAL_KEYS}
         return Demonstrations(self.observations[rows], self.actions[rows], self.rewards[rows], starts,
-                              returns.copy(), dict(self.meta))
+                              self.episode_returns[episodes], dict(self.meta), **ends)
 
     def trajectory_ids(self) -> np.ndarray:
         """Index of the trajectory each pair belongs to."""
@@ -137,10 +161,11 @@ class Demonstrations:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"schema": SCHEMA, **self.meta})
+        ends = {k: getattr(self, k) for k in _OPTIONAL_KEYS if getattr(self, k) is not None}
         with path.open("wb") as f:
             np.savez_compressed(f, observations=self.observations, actions=self.actions, rewards=self.rewards,
                                 episode_starts=self.episode_starts, episode_returns=self.episode_returns,
-                                meta=np.array(meta))
+                                meta=np.array(meta), **ends)
         return path
 
     @classmethod
@@ -161,16 +186,17 @@ class Demonstrations:
         if meta.pop("schema", None) != SCHEMA:
             raise ValueError(f"path: {str(path)!r} meta.schema is not {SCHEMA!r}")
         arrays["observations"] = arrays["observations"].astype(np.float32)
-        return cls(**{k: arrays[k] for k in _KEYS if k != "meta"}, meta=meta)
+        return cls(**{k: arrays[k] for k in _KEYS if k != "meta"}, meta=meta,
+                   **{k: arrays.get(k) for k in _OPTIONAL_KEYS})
 
 
 def sample_demonstrations(act: Any, env_id: str, num_trajectories: int, seed: int = 0) -> Demonstrations:
     """Roll out ``act(obs_batch) -> actions`` for ``num_trajectories`` whole episodes (env seeds ``seed + i``)."""
     env = gym.make(env_id)
-    obs_l, act_l, rew_l, start_l, returns = [], [], [], [], []
+    obs_l, act_l, rew_l, start_l, returns, finals, terms = [], [], [], [], [], [], []
     for i in range(num_trajectories):
         obs, _ = env.reset(seed=seed + i)
-        done, total, first = False, 0.0, True
+        done, total, first, terminated = False, 0.0, True, False
         while not done:
             action = np.asarray(act(obs[None].astype(np.float32)))[0]
             next_obs, reward, terminated, truncated, _ = env.step(action)
@@ -181,9 +207,12 @@ def sample_demonstrations(act: Any, env_id: str, num_trajectories: int, seed: in
             first, total, obs = False, total + float(reward), next_obs
             done = terminated or truncated
         returns.append(total)
+        finals.append(obs)
+        terms.append(bool(terminated))
     env.close()
     actions = np.asarray(act_l)
     actions = actions.astype(np.int64) if isinstance(env.action_space, gym.spaces.Discrete) else actions.astype(
         np.float32)
     return Demonstrations(np.asarray(obs_l, dtype=np.float32), actions, np.asarray(rew_l, dtype=np.float32),
-                          np.asarray(start_l, dtype=bool), np.asarray(returns), {"env_id": env_id})
+                          np.asarray(start_l, dtype=bool), np.asarray(returns), {"env_id": env_id},
+                          np.asarray(finals, dtype=np.float32), np.asarray(terms, dtype=bool))

@@ -34,8 +34,9 @@ class GAILConfig:
     """Adam learning rate of the discriminator."""
     disc_steps: int = 1
     """Full-batch Adam steps on Eq. 2.26 per iteration (Algorithm 2.1, line 4)."""
-    disc_entropy_coef: float = 0.0
-    """Optional bonus on the entropy of D's predictions (regularises an over-confident discriminator)."""
+    disc_entropy_coef: float = 0.001
+    """Bonus on the entropy of D's predictions, pulling D toward 1/2 where it has little evidence (0.001 is the
+    default of the thesis' code; 0 turns it off)."""
     reward_form: str = "neg_log_d"
     """'neg_log_d' (r = -log D, the thesis' cost; favours long episodes) or 'log_one_minus_d' (r = log(1 - D);
     favours ending episodes, for tasks whose expert ends episodes by succeeding: MountainCar, Acrobot)."""
