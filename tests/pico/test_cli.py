@@ -101,3 +101,22 @@ def test_car_rollout_mirrors_the_receiver(wm_run, tmp_path):
 def test_car_needs_a_trained_run_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="World Models run directory"):
         main(["pico", "car", "--run", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+def test_uncompressed_driver_is_the_world_models_agent(wm_run):
+    """The closed loop's ceiling must be the agent `dgmlab wm eval` scores: same sampled latents, same actions."""
+    from dgmlab.pico.car_racing import drive_episode, load_car_models
+    from dgmlab.world_models.cmaes import load_best
+    from dgmlab.world_models.env import CarRacingEnv
+    from dgmlab.world_models.rollout import Agent, AgentSpec, run_episode
+
+    seed, steps = 7, 40
+    ours = drive_episode(load_car_models(wm_run), None, seed, 0.25, max_steps=steps)
+    agent = Agent(load_best(wm_run / "controller"), AgentSpec(str(wm_run), True, steps), seed)
+    env = CarRacingEnv(fast=True, max_steps=steps)
+    try:
+        score, theirs = run_episode(env, agent.act, seed, record=True)
+    finally:
+        env.close()
+    assert ours["score"] == score
+    assert np.array_equal(ours["log"]["action"].astype(np.float32), theirs["action"])

@@ -4,12 +4,17 @@ Models controller as the user, and the closed loop where the controller drives o
 The user's action is the controller's steering, discretised into left / straight / right at +-``steer_threshold``;
 its continuous steering error is reported beside. The controller reads [z, h] where h is the MDN-RNN's LSTM state,
 which the receiver computes from the latents it received (the sender mirrors it, so both know h). Dropped blocks
-hold the receiver's previous value (zeros at the start of an episode), so the compressor sees [mu, h, held latents]:
+hold the receiver's previous value (zeros at the start of an episode), so the compressor sees [z, h, held latents]:
 under hold-previous a block that is never sent stays stale forever (a fixed mask is a disaster), and the sender can
 mirror what the receiver holds. Kept latents are coded under the VAE's N(0, 1) prior.
 
+The sender's latent z is the one the World Models agent acts on: a sample of q(z | x) (mean plus the encoder's
+standard deviation times noise seeded by the track, as :class:`dgmlab.world_models.rollout.Agent` draws it), so the
+uncompressed driver *is* the World Models agent and scores what ``dgmlab wm eval`` scores. (It is stored under the
+key ``mu``, the latent the sender holds.)
+
 Offline data (for training PICO and for agreement) are episodes driven by the *uncompressed* agent (the controller's
-own state distribution), recorded with their frames, encoder means, LSTM states and actions.
+own state distribution), recorded with their frames, sender latents, LSTM states and actions.
 """
 
 from __future__ import annotations
@@ -65,10 +70,12 @@ MaskChooser = Callable[[np.ndarray], np.ndarray]  # features (F,) -> bool mask (
 
 
 class Driver:
-    """The controller acting on received latents: encode mu, choose a mask, quantise kept blocks, hold the rest."""
+    """The controller acting on received latents: sample z as the World Models agent does, choose a mask, quantise
+    kept blocks, hold the rest."""
 
-    def __init__(self, models: CarModels, choose: MaskChooser | None, step: float) -> None:
+    def __init__(self, models: CarModels, choose: MaskChooser | None, step: float, seed: int) -> None:
         self.m, self.choose, self.step = models, choose, step
+        self.rng = np.random.default_rng(seed)
         self.num_blocks = models.vae.z_dim // BLOCK_SIZE
         self.log: dict[str, list] = {k: [] for k in ("obs", "mu", "h", "mask", "z", "action")}
         self.state, self.h = None, np.zeros(models.rnn.hidden)
@@ -78,7 +85,9 @@ class Driver:
         from dgmlab.world_models.vae import to_tensor
 
         with torch.no_grad():
-            mu = self.m.vae.encode(to_tensor(obs[None]))[0][0].numpy().astype(np.float64)
+            mean, logvar = self.m.vae.encode(to_tensor(obs[None]))
+        noise = self.rng.standard_normal(mean.shape[1]).astype(np.float32)
+        mu = (mean[0].numpy() + np.exp(0.5 * logvar[0].numpy()) * noise).astype(np.float64)  # as Agent.act
         if self.choose is None:  # uncompressed: the ceiling
             mask, z = np.ones(self.num_blocks, bool), mu
         else:
@@ -100,7 +109,7 @@ def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step
     from dgmlab.world_models.env import CarRacingEnv
     from dgmlab.world_models.rollout import run_episode
 
-    driver = Driver(models, choose, step)
+    driver = Driver(models, choose, step, seed)
     env = CarRacingEnv(fast=True, max_steps=max_steps)
     try:
         score = run_episode(env, driver.act, seed)[0]
