@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from dgmlab.world_models.config import RNNConfig
 from dgmlab.world_models.logs import append_csv
+from dgmlab.world_models.resume import load_epoch_state, save_epoch_state
 from dgmlab.world_models.storage import LATENT_KEYS, list_episodes, load_episode
 
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 3.0  # keeps exp(-2 log sigma) finite in float32
@@ -117,11 +118,7 @@ def train_rnn(latent_dir: str | Path, out: str | Path, cfg: RNNConfig) -> MDNRNN
     torch.manual_seed(cfg.seed)
     model = MDNRNN(episodes[0]["mu"].shape[1], cfg.hidden, cfg.mixtures)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    state_file, start = out / "rnn_state.json", 0
-    if state_file.is_file() and (out / "rnn.pt").is_file():
-        start = json.loads(state_file.read_text())["epochs_done"]
-        model.load_state_dict(torch.load(out / "rnn.pt", weights_only=True))
-        opt.load_state_dict(torch.load(out / "rnn_opt.pt", weights_only=True))
+    start = load_epoch_state(out, "rnn", model, opt)
     for epoch in tqdm(range(start, cfg.epochs), desc="rnn", initial=start, total=cfg.epochs, leave=False):
         rng = np.random.default_rng([cfg.seed, epoch])
         windows = make_batches(episodes, cfg.seq_len, rng)
@@ -129,8 +126,7 @@ def train_rnn(latent_dir: str | Path, out: str | Path, cfg: RNNConfig) -> MDNRNN
                 for idx in np.array_split(rng.permutation(len(windows)), max(1, len(windows) // cfg.batch_size))]
         append_csv(out / "rnn_metrics.csv", rows)
         save_rnn(model, out / "rnn.pt", cfg)
-        torch.save(opt.state_dict(), out / "rnn_opt.pt")
-        state_file.write_text(json.dumps({"epochs_done": epoch + 1}))
+        save_epoch_state(out, "rnn", opt, epoch + 1)
     return model.eval()
 
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from dgmlab.world_models.config import VAEConfig
 from dgmlab.world_models.logs import append_csv
+from dgmlab.world_models.resume import load_epoch_state, save_epoch_state
 from dgmlab.world_models.storage import list_episodes, load_episode, save_npz_atomic, stream_frames
 
 
@@ -93,17 +94,12 @@ def train_vae(data_dir: str | Path, out: str | Path, cfg: VAEConfig) -> ConvVAE:
     torch.manual_seed(cfg.seed)
     model = ConvVAE(cfg.z_dim)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    state_file, start = out / "vae_state.json", 0
-    if state_file.is_file() and (out / "vae.pt").is_file():
-        start = json.loads(state_file.read_text())["epochs_done"]
-        model.load_state_dict(torch.load(out / "vae.pt", weights_only=True))
-        opt.load_state_dict(torch.load(out / "vae_opt.pt", weights_only=True))
+    start = load_epoch_state(out, "vae", model, opt)
     for epoch in range(start, cfg.epochs):
         rows = _vae_epoch(model, opt, files, cfg, epoch)
         append_csv(out / "vae_metrics.csv", rows)
         save_vae(model, out / "vae.pt", cfg)
-        torch.save(opt.state_dict(), out / "vae_opt.pt")
-        state_file.write_text(json.dumps({"epochs_done": epoch + 1}))
+        save_epoch_state(out, "vae", opt, epoch + 1)
     return model.eval()
 
 
