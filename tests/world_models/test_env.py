@@ -74,7 +74,7 @@ def test_wrapper_observations_seeds_and_limits():
     assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
     steps, done = 0, False
     while not done:
-        obs, reward, done = env.step(np.array([0.0, 1.0, 0.0]))
+        obs, _, done = env.step(np.array([0.0, 1.0, 0.0]))
         steps += 1
     assert steps == 5 and obs.shape == (64, 64, 3)
     again = env.reset(seed=11)

@@ -1,4 +1,4 @@
-"""VAE and MDN losses on hand-checked inputs, sampling, NaN guards, controller size and action ranges."""
+"""VAE and MDN losses on hand-checked inputs, sampling, NaN guards, kill-and-resume, controller shapes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+import dgmlab.world_models.mdn_rnn as mdn_rnn_module
 from dgmlab.world_models.config import RNNConfig
 from dgmlab.world_models.controller import Controller, n_params
 from dgmlab.world_models.mdn_rnn import MDNRNN, mdn_nll, sample_mdn, train_rnn
+from dgmlab.world_models.resume import load_epoch_state
 from dgmlab.world_models.storage import save_npz_atomic
 from dgmlab.world_models.vae import ConvVAE, vae_loss
 
@@ -42,7 +44,7 @@ def test_mdn_nll_gaussian_kernel():
     logit = torch.tensor([0.0, math.log(3.0)]).view(1, 1, 1, 2)
     mu = torch.tensor([0.0, 3.0]).view(1, 1, 1, 2)
     ls = torch.tensor([0.0, -1.0]).view(1, 1, 1, 2)
-    pdf = lambda x, m, s: math.exp(-0.5 * ((x - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))  # noqa: E731
+    pdf = lambda x, m, s: math.exp(-0.5 * ((x - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))
     expected = -math.log(0.25 * pdf(1, 0, 1) + 0.75 * pdf(1, 3, math.exp(-1)))
     assert mdn_nll(torch.ones(1, 1, 1), logit, mu, ls).item() == pytest.approx(expected, rel=1e-5)
     far = mdn_nll(torch.full((1, 1, 1), 1e4), logit, mu, ls)
@@ -66,7 +68,7 @@ def test_mdn_rnn_output_shapes():
     rnn = MDNRNN(z_dim=8, hidden=16, mixtures=3)
     logit, mu, ls, r, d, (h, c) = rnn(torch.zeros(2, 5, 8), torch.zeros(2, 5, 3))
     assert logit.shape == mu.shape == ls.shape == (2, 5, 8, 3) and r.shape == d.shape == (2, 5)
-    assert h.shape == (1, 2, 16)
+    assert h.shape == c.shape == (1, 2, 16)
 
 
 def test_rnn_training_refuses_nan(tmp_path):
@@ -114,3 +116,43 @@ def test_dream_env_runs_and_is_seeded():
     assert play(5) == first  # same seed, same dream
     with pytest.raises(ValueError, match="initial_z"):
         DreamEnv(rnn, np.zeros((3, 5), np.float32))
+
+
+def test_rnn_killed_between_epoch_and_commit_resumes_identically(tmp_path, monkeypatch):
+    """A kill after an epoch's metrics and public rnn.pt were written but before its commit loses nothing: the
+    re-run repeats that epoch from the committed state and ends with the uninterrupted run's weights and CSV."""
+    rng = np.random.default_rng(0)
+    for ep in range(3):
+        n = 12
+        save_npz_atomic(tmp_path / "lat" / f"ep_{ep:06d}.npz", mu=rng.normal(size=(n, 4)).astype(np.float32),
+                        logvar=np.full((n, 4), -2.0, np.float32), action=rng.normal(size=(n, 3)).astype(np.float32),
+                        reward=np.zeros(n, np.float32), done=np.zeros(n, bool), seed=np.int64(ep))
+    cfg = RNNConfig(hidden=8, mixtures=2, seq_len=5, batch_size=2, epochs=3)
+    whole = train_rnn(tmp_path / "lat", tmp_path / "whole", cfg)
+
+    commit = mdn_rnn_module.save_epoch_state
+
+    def killed_at_second_commit(out, name, model, opt, epochs_done):
+        if epochs_done == 2:
+            raise KeyboardInterrupt
+        commit(out, name, model, opt, epochs_done)
+
+    monkeypatch.setattr(mdn_rnn_module, "save_epoch_state", killed_at_second_commit)
+    with pytest.raises(KeyboardInterrupt):
+        train_rnn(tmp_path / "lat", tmp_path / "killed", cfg)
+    monkeypatch.setattr(mdn_rnn_module, "save_epoch_state", commit)
+    resumed = train_rnn(tmp_path / "lat", tmp_path / "killed", cfg)
+
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+    assert (tmp_path / "killed" / "rnn_metrics.csv").read_text() == (tmp_path / "whole" / "rnn_metrics.csv").read_text()
+    on_disk = torch.load(tmp_path / "killed" / "rnn.pt", weights_only=True)
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(on_disk[key], value, rtol=0, atol=0)
+
+
+def test_unreadable_resume_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "rnn_resume.pt").write_bytes(b"not a checkpoint")
+    model = MDNRNN(4, 8, 2)
+    with pytest.raises(RuntimeError, match="delete it to restart"):
+        load_epoch_state(tmp_path, "rnn", model, torch.optim.Adam(model.parameters()), tmp_path / "m.csv")

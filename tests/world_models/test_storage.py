@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dgmlab.world_models.storage import episode_path, list_episodes, load_episode, save_npz_atomic, stream_frames
+from dgmlab.world_models.storage import (
+    episode_path,
+    list_episodes,
+    load_episode,
+    save_npz_atomic,
+    stream_frames,
+)
 
 
 def _episode(n: int, value: int) -> dict:

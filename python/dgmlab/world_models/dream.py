@@ -61,7 +61,7 @@ class DreamTask:
 
 def dream_return(task: DreamTask, attempt: int = 0) -> float:
     """Total predicted reward of the controller in a dream episode."""
-    vae, rnn = load_models(task.spec.model_dir)
+    _, rnn = load_models(task.spec.model_dir)
     initial = np.load(Path(task.spec.model_dir) / "rnn" / "initial_z.npy", allow_pickle=False)
     env = DreamEnv(rnn, initial, task.temperature, task.spec.max_steps)
     ctrl = Controller(task.params, rnn.z_dim, rnn.hidden, task.spec.use_hidden)

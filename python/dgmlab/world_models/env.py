@@ -16,7 +16,6 @@ import numpy as np
 
 from dgmlab.data.car_racing import FRAME_SHAPE, process_frame
 
-
 TIME_PENALTY = -0.1  # CarRacing's reward per frame besides the +1000/N per new tile
 
 

@@ -85,7 +85,7 @@ def plot_rnn(vae, rnn, episode: dict, path: str | Path, start: int = 40, n: int 
             dream.append(zt[0, 0])
             lp, m, ls, _, _, state = rnn(zt, act[:, t:t + 1], state)
             zt = sample_mdn(lp, m, ls, temperature, gen)
-        decode = lambda zs: vae.decode(zs).permute(0, 2, 3, 1).numpy()  # noqa: E731
+        decode = lambda zs: vae.decode(zs).permute(0, 2, 3, 1).numpy()
         rows = [obs[start:start + n], decode(one_step), decode(torch.stack(dream))]
     _grid(rows, ["actual next frames", "MDN-RNN one-step prediction", f"open-loop dream (tau={temperature})"],
           Path(path))

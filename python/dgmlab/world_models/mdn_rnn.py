@@ -118,7 +118,7 @@ def train_rnn(latent_dir: str | Path, out: str | Path, cfg: RNNConfig) -> MDNRNN
     torch.manual_seed(cfg.seed)
     model = MDNRNN(episodes[0]["mu"].shape[1], cfg.hidden, cfg.mixtures)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    start = load_epoch_state(out, "rnn", model, opt)
+    start = load_epoch_state(out, "rnn", model, opt, out / "rnn_metrics.csv")
     for epoch in tqdm(range(start, cfg.epochs), desc="rnn", initial=start, total=cfg.epochs, leave=False):
         rng = np.random.default_rng([cfg.seed, epoch])
         windows = make_batches(episodes, cfg.seq_len, rng)
@@ -126,7 +126,7 @@ def train_rnn(latent_dir: str | Path, out: str | Path, cfg: RNNConfig) -> MDNRNN
                 for idx in np.array_split(rng.permutation(len(windows)), max(1, len(windows) // cfg.batch_size))]
         append_csv(out / "rnn_metrics.csv", rows)
         save_rnn(model, out / "rnn.pt", cfg)
-        save_epoch_state(out, "rnn", opt, epoch + 1)
+        save_epoch_state(out, "rnn", model, opt, epoch + 1)
     return model.eval()
 
 

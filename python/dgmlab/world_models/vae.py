@@ -87,19 +87,19 @@ def load_vae(path: str | Path) -> ConvVAE:
 def train_vae(data_dir: str | Path, out: str | Path, cfg: VAEConfig) -> ConvVAE:
     """Train on all frames under ``data_dir`` (streamed); writes ``out/vae.pt``, ``vae.json``, ``vae_metrics.csv``.
 
-    Resumes at the last finished epoch if ``out/vae.pt`` exists with its ``vae_state.json``.
+    Resumes at the last committed epoch (see ``resume``).
     """
     out = Path(out)
     files = list_episodes(data_dir)
     torch.manual_seed(cfg.seed)
     model = ConvVAE(cfg.z_dim)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    start = load_epoch_state(out, "vae", model, opt)
+    start = load_epoch_state(out, "vae", model, opt, out / "vae_metrics.csv")
     for epoch in range(start, cfg.epochs):
         rows = _vae_epoch(model, opt, files, cfg, epoch)
         append_csv(out / "vae_metrics.csv", rows)
         save_vae(model, out / "vae.pt", cfg)
-        save_epoch_state(out, "vae", opt, epoch + 1)
+        save_epoch_state(out, "vae", model, opt, epoch + 1)
     return model.eval()
 
 
