@@ -35,6 +35,9 @@ inline constexpr unsigned kBucketPrecision = 26;           // default level-1 pr
 inline constexpr unsigned kDigitBits = 31;                 // uniform symbols above 2^31 values go in 31-bit digits
 inline constexpr uint64_t kDigitTotal = uint64_t{1} << kDigitBits;
 
+#ifdef DGMLAB_COUNT_MISSES
+inline long g_misses = 0;
+#endif
 // ---- uniform symbols: v in [0, n), exact for n <= 2^31, in 31-bit digits above (see low_digit_range) -------
 inline bool is_pow2(uint64_t n) { return (n & (n - 1)) == 0; }
 inline unsigned log2_floor(uint64_t n) { return 63u - static_cast<unsigned>(__builtin_clzll(n)); }
@@ -82,6 +85,14 @@ inline uint64_t pop_uniform(Stream& st, uint64_t n) {
   return v;
 }
 
+#if defined(__GNUC__)
+#define DGMLAB_ALWAYS_INLINE inline __attribute__((always_inline))
+#define DGMLAB_LAMBDA_INLINE __attribute__((always_inline))
+#else
+#define DGMLAB_ALWAYS_INLINE inline
+#define DGMLAB_LAMBDA_INLINE
+#endif
+
 // ---- level 1: the quantised bucket CDF --------------------------------------------------------------------
 // C(b) from f = F(b): the one formula both coding directions use.
 template <class Model>
@@ -95,6 +106,14 @@ inline uint32_t quantise_cdf(const Model& m, int64_t b, double f) {
   return static_cast<uint32_t>(static_cast<int64_t>(f * static_cast<double>(total - 2 * nb))) +
          static_cast<uint32_t>(2 * b);
 }
+
+// What quantise_cdf needs of a model: its bucket count and precision.
+struct QuantiseShape {
+  int64_t nb;
+  unsigned p;
+  int64_t num_buckets() const { return nb; }
+  unsigned precision() const { return p; }
+};
 
 // C(b) given first = bucket_begin(b); F is evaluated only strictly inside (0, NB).
 template <class Model>
@@ -141,21 +160,35 @@ inline Edge edge_at(const Model& m, int64_t b) {
   return {b, first, bucket_cdf(m, b, first)};
 }
 
-#if defined(__GNUC__)
-#define DGMLAB_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define DGMLAB_ALWAYS_INLINE inline
-#endif
+// Models may offer guess_slot(cf): a bucket near slot cf computed without going through u = cf / 2^P (see
+// SlotGuess); like guess(), it only speeds up decoding.
+template <class Model, class = void>
+struct HasGuessSlot : std::false_type {};
+template <class Model>
+struct HasGuessSlot<Model, std::void_t<decltype(&Model::guess_slot)>> : std::true_type {};
+
+template <class Model>
+DGMLAB_ALWAYS_INLINE int64_t guess_bucket(const Model& m, uint32_t cf) {
+  if constexpr (HasGuessSlot<Model>::value) {
+    return std::clamp<int64_t>(m.guess_slot(cf), 0, m.num_buckets() - 1);
+  } else {
+    const double u = static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(m.precision()));  // exact
+    return std::clamp<int64_t>(m.guess(u), 0, m.num_buckets() - 1);
+  }
+}
+
 
 // The edges [lo, hi) of the bucket whose quantised range holds cf: gallop from the model's guess, then bisect.
 // Always inlined: it sits on the decoder's dependency chain, where a call's prologue and epilogue add latency.
 template <class Model>
 DGMLAB_ALWAYS_INLINE std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
   const int64_t nb = m.num_buckets();
-  const double u = static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(m.precision()));  // exact
-  const int64_t g = std::clamp<int64_t>(m.guess(u), 0, nb - 1);
-  Edge lo = edge_at(m, g), hi = edge_at(m, g + 1);  // independent: both evaluations overlap
+  const int64_t g = guess_bucket(m, cf);
+  Edge lo = edge_at(m, g), hi = edge_at(m, g + 1);  // independent scalar evaluations: they overlap
   if (lo.cdf <= cf && cf < hi.cdf) return {lo, hi};  // the usual case: the guess was right
+#ifdef DGMLAB_COUNT_MISSES
+  ++g_misses;
+#endif
   if (lo.cdf <= cf) {  // search upwards for the first edge above cf
     for (int64_t step = 2;; step *= 2) {
       lo = hi;
@@ -194,6 +227,35 @@ inline BucketedCode plan_bucketed(const Model& m, int64_t symbol) {
   return {static_cast<uint64_t>(symbol - first), static_cast<uint64_t>(next - first), c0, c1 - c0, m.precision()};
 }
 
+// plan_bucketed for the items top, top - 1, ..., top - count + 1 (count <= kPlanBlock) of models whose CDF at a
+// bucket edge is Phi((e - mean) / std) (Model::standard_edge gives e, mean and std): the layout work per item,
+// then all 2 count edges through one detmath::phi_standardised pass (bit-identical to the models' cdf_pair).
+template <class MakeModel>
+inline void plan_gaussian_block(MakeModel&& model, const int64_t* symbols, size_t top, size_t count,
+                                BucketedCode* codes) {
+  constexpr size_t kMax = 2 * Message::kPlanBlock;
+  double e[kMax], mean[kMax], std[kMax], f[kMax];
+  int64_t bucket[Message::kPlanBlock], num_buckets[Message::kPlanBlock];
+  for (size_t c = 0; c < count; ++c) {
+    const auto m = model(top - c);
+    const int64_t symbol = symbols[top - c];
+    int64_t b, first, next;
+    m.locate(symbol, b, first, next);
+    m.standard_edge(b, first, e[2 * c], mean[2 * c], std[2 * c]);
+    m.standard_edge(b + 1, next, e[2 * c + 1], mean[2 * c + 1], std[2 * c + 1]);
+    bucket[c] = b;
+    num_buckets[c] = m.num_buckets();
+    codes[c] = {static_cast<uint64_t>(symbol - first), static_cast<uint64_t>(next - first), 0, 0, m.precision()};
+  }
+  detmath::phi_standardised(e, mean, std, f, 2 * count);
+  for (size_t c = 0; c < count; ++c) {
+    const QuantiseShape q{num_buckets[c], codes[c].precision};
+    const uint32_t c0 = quantise_cdf(q, bucket[c], f[2 * c]), c1 = quantise_cdf(q, bucket[c] + 1, f[2 * c + 1]);
+    codes[c].start = c0;
+    codes[c].freq = c1 - c0;
+  }
+}
+
 inline void push_code(Stream& st, const BucketedCode& c) {
   push_uniform(st, c.offset, c.width);
   st.push(c.start, c.freq, c.precision);
@@ -205,7 +267,7 @@ inline void push_bucketed(Stream& st, const Model& m, int64_t symbol) {
 }
 
 template <class Model>
-inline int64_t pop_bucketed(Stream& st, const Model& m) {
+DGMLAB_ALWAYS_INLINE int64_t pop_bucketed(Stream& st, const Model& m) {
   const auto [lo, hi] = find_bucket(m, st.peek(m.precision()));
   st.pop(lo.cdf, hi.cdf - lo.cdf, m.precision());
   return lo.first + static_cast<int64_t>(pop_uniform(st, static_cast<uint64_t>(hi.first - lo.first)));

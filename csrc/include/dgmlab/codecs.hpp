@@ -25,6 +25,7 @@ class GridModel {
   int64_t num_buckets() const { return layout_.num_buckets(); }
   int64_t bucket_of(int64_t k) const { return layout_.bucket_of(k); }
   int64_t bucket_begin(int64_t b) const { return layout_.bucket_begin(b); }
+  void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const { layout_.locate(k, b, first, next); }
   // F at the lower edge (k - 1/2) w of the bucket's first bin k.
   double cdf(int64_t, int64_t first) const { return static_cast<const Derived&>(*this).cdf_at(edge(first)); }
   // The lower edge (k - 1/2) w of bin k.
@@ -42,14 +43,52 @@ class GridModel {
   double w_;
 };
 
+// A location-scale model's search starting point straight from the slot: bucket ~ p + q Q(cf), with Q the
+// standard quantile of the slot (one table load) and p, q set up with the model, off the decoder's dependency
+// chain. Inside the layout's central region (everywhere for exact layouts) this is the bucket up to the table's
+// resolution; elsewhere (geometric tails) the model's own guess takes over. Only speeds up decoding.
+class SlotGuess {
+ public:
+  SlotGuess(const BucketLayout& layout, double loc, double scale, double inv_w)
+      : first_(layout.central_first()), last_(layout.central_last()), exact_(layout.exact()) {
+    const double per_bin = layout.per_bin() * inv_w;
+    p_ = layout.origin() + loc * per_bin;
+    q_ = scale * per_bin;
+  }
+  // The bucket, or -1 outside the central region. max(lo, r) before min(hi, .): NaN or huge r land in range.
+  int64_t bucket(double quantile) const {
+    const double r = p_ + q_ * quantile;
+    if (exact_)
+      return static_cast<int64_t>(std::min(std::max(0.0, r), static_cast<double>(last_)));
+    const auto b = static_cast<int64_t>(
+        std::min(std::max(static_cast<double>(first_ - 1), r), static_cast<double>(last_ + 1)));
+    return b >= first_ && b <= last_ ? b : -1;
+  }
+
+ private:
+  double p_, q_;
+  int64_t first_, last_;
+  bool exact_;
+};
+
 // N(mean, std^2) on the grid.
 class GaussianModel : public GridModel<GaussianModel> {
  public:
   GaussianModel(double mean, double std, const Grid& g)
       : GridModel(g, mean - kGaussianHalfWidth * std, mean + kGaussianHalfWidth * std, std), mean_(mean), std_(std) {}
+  int64_t guess_slot(uint32_t cf) const {
+    const int64_t b = SlotGuess(layout_, mean_, std_, 1.0 / w_).bucket(detmath::normal_quantile_of_slot(cf, kBucketPrecision));
+    return b >= 0 ? b : guess(static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(kBucketPrecision)));
+  }
   double cdf_at(double x) const { return detmath::phi((x - mean_) / std_); }
   void cdf_pair(int64_t, int64_t first0, int64_t, int64_t first1, double& f0, double& f1) const {
     detmath::phi2((edge(first0) - mean_) / std_, (edge(first1) - mean_) / std_, f0, f1);
+  }
+  // F at bucket b's lower edge is phi((e - mean) / std) (plan_gaussian_block).
+  void standard_edge(int64_t, int64_t first, double& e, double& mean, double& std) const {
+    e = edge(first);
+    mean = mean_;
+    std = std_;
   }
   double quantile_guess(double u) const { return mean_ + std_ * detmath::normal_quantile_fast_guess(u); }
 
@@ -65,6 +104,11 @@ class LogisticModel : public GridModel<LogisticModel> {
         mean_(mean),
         scale_(scale) {}
   double cdf_at(double x) const { return detmath::sigmoid((x - mean_) / scale_); }
+  int64_t guess_slot(uint32_t cf) const {
+    const int64_t b =
+        SlotGuess(layout_, mean_, scale_, 1.0 / w_).bucket(detmath::logistic_quantile_of_slot(cf, kBucketPrecision));
+    return b >= 0 ? b : guess(static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(kBucketPrecision)));
+  }
   double quantile_guess(double u) const {
     const double v = std::clamp(u, 1e-300, 1.0 - 1e-16);
     return mean_ + scale_ * detmath::log(v / (1.0 - v));
@@ -150,9 +194,18 @@ class GaussianBucketsModel {
   unsigned precision() const { return std::clamp(t_.precision() + 12, kBucketPrecision, 31u); }
   int64_t bucket_of(int64_t k) const { return k; }
   int64_t bucket_begin(int64_t b) const { return b; }
+  void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
+    b = first = k;
+    next = k + 1;
+  }
   double cdf(int64_t b, int64_t) const { return detmath::phi(standardise(b)); }
   void cdf_pair(int64_t b0, int64_t, int64_t b1, int64_t, double& f0, double& f1) const {
     detmath::phi2(standardise(b0), standardise(b1), f0, f1);
+  }
+  void standard_edge(int64_t b, int64_t, double& e, double& mean, double& std) const {
+    e = t_.edges()[static_cast<size_t>(b)];
+    mean = mean_;
+    std = std_;
   }
   int64_t guess(double u) const {
     const double x = mean_ + std_ * detmath::normal_quantile_fast_guess(u);

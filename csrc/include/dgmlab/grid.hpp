@@ -30,6 +30,9 @@ inline constexpr int64_t kMaxCentralBuckets = 2048;
 class BucketLayout {
  public:
   // The central region spans [left, right) in data units; `scale` sets the bucket width.
+#if defined(__GNUC__)
+  __attribute__((always_inline))  // per symbol on the coding path: inlined, 1 / w is computed once per array
+#endif
   BucketLayout(const Grid& g, double left, double right, double scale) : lo_(g.lo), hi_(g.hi) {
     if (static_cast<uint64_t>(hi_) - static_cast<uint64_t>(lo_) < kExactSupport) {  // hi - lo can exceed int64
       exact_ = true;
@@ -60,12 +63,45 @@ class BucketLayout {
     return 1 + global_index(k) - g_first_;
   }
 
+  // bucket_of(k) and the bucket's first and one-past-last symbols, bucket_begin(b) and bucket_begin(b + 1), with
+  // the usual cases (exact layouts; a symbol inside the central region) computed directly.
+  void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
+    if (exact_) {
+      b = k - lo_;
+      first = k;
+      next = k + 1;
+      return;
+    }
+    if (k >= a_ && k < z_ && k > lo_ && k < hi_) {  // central bucket j = (k - a) / W, clipped to [lo + 1, hi]
+      const int64_t j = (k - a_) >> shift_;
+      b = 1 + j - g_first_;
+      first = std::max(lo_ + 1, a_ + (j << shift_));
+      next = b + 1 == num_buckets_ - 1 ? hi_ : a_ + ((j + 1) << shift_);
+      return;
+    }
+    b = bucket_of(k);
+    first = bucket_begin(b);
+    next = bucket_begin(b + 1);
+  }
+
   int64_t bucket_begin(int64_t b) const {
     if (exact_ || b <= 0) return lo_ + b;
     if (b >= num_buckets_) return hi_ + 1;
     if (b == num_buckets_ - 1) return hi_;
     return global_start(g_first_ + b - 1);
   }
+
+  // A bucket near position x / w (x in data units) as an affine map, bucket ~ origin + per_bin x / w: exact up to
+  // rounding over all buckets of an exact layout and over the central region otherwise (buckets central_first()
+  // .. central_last()); a decoder's search starting point only.
+  bool exact() const { return exact_; }
+  double origin() const {
+    if (exact_) return 0.5 - static_cast<double>(lo_);
+    return (0.5 - static_cast<double>(a_)) * per_bin() + static_cast<double>(1 - g_first_);
+  }
+  double per_bin() const { return exact_ ? 1.0 : 1.0 / static_cast<double>(int64_t{1} << shift_); }
+  int64_t central_first() const { return exact_ ? 0 : std::max<int64_t>(1, 1 - g_first_); }
+  int64_t central_last() const { return exact_ ? num_buckets_ - 1 : std::min(num_buckets_ - 2, m_ - g_first_); }
 
   // Symbol whose bin holds x / w (clamped to the support): used to turn a quantile guess into a bucket.
   int64_t symbol_at(double x_over_w) const {

@@ -96,7 +96,12 @@ class alignas(64) Stream {
   // Before a stream's first push or pop: head = 2^62 + r with r 62 random bits, of which log2(head / L) count as
   // information.
   void load() {
-    if (!fresh_) return;
+    if (fresh_) load_fresh();
+  }
+#if defined(__GNUC__)
+  __attribute__((noinline))
+#endif
+  void load_fresh() {
     fresh_ = false;
     const uint64_t r = (uint64_t{draw()} << 32) | draw();
     head_ = (rans::State{1} << 62) | (r >> 2);
@@ -170,20 +175,20 @@ class Message {
     });
   }
 
-  // Pushes n items in two phases per block of kPlanBlock items a stream: code = plan(i) computes what item i
-  // writes (model evaluation only: independent across items, so the CPU overlaps many of them), then
-  // apply(stream, code) runs the serial rANS steps. The streams see exactly what for_each_item(n, true, ...) with
-  // f = apply(stream, plan(i)) gives them.
-  template <class Plan, class Apply>
-  void push_planned(size_t n, Plan&& plan, Apply&& apply) {
-    using Code = decltype(plan(size_t{0}));
+  // Pushes n items in two phases per block of kPlanBlock items a stream: plan_block(top, count, codes) computes
+  // what items top, top - 1, ..., top - count + 1 write (model evaluation only: independent across items, so the
+  // CPU overlaps them, or vector instructions evaluate several at once), then apply(stream, code) runs the serial
+  // rANS steps. The streams see exactly what for_each_item(n, true, ...) with f = apply(stream, plan(i)) gives
+  // them, where codes[c] = plan(top - c).
+  template <class Code, class PlanBlock, class Apply>
+  void push_planned(size_t n, PlanBlock&& plan_block, Apply&& apply) {
     for_each_group(n, [&](Stream* st, const Chunk* chunk, size_t group, size_t longest) {
       Code codes[kLockstep][kPlanBlock];
       for (size_t k0 = 0; k0 < longest; k0 += kPlanBlock) {
         const size_t block = std::min(kPlanBlock, longest - k0);
         for (size_t j = 0; j < group; ++j) {
           const size_t end = std::min(k0 + block, chunk[j].size), top = chunk[j].first + chunk[j].size - 1;
-          for (size_t k = k0; k < end; ++k) codes[j][k - k0] = plan(top - k);  // item(k, true)
+          if (end > k0) plan_block(top - k0, end - k0, codes[j]);  // items item(k, true) for k in [k0, end)
         }
         if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
           for (size_t k = 0; k < std::min(block, chunk[0].size - k0); ++k) apply(st[0], codes[0][k]);
