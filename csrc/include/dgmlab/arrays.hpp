@@ -158,12 +158,26 @@ void pop_location_scale(Message& msg, const char* scale_name, int64_t* out, cons
   pop_each(msg, n, [&](Stream& st, size_t i) DGMLAB_LAMBDA_INLINE { out[i] = pop_bucketed(st, Model(loc[i], scale[i], g)); });
 }
 
+// Small supports (quantised Gaussians) take ExactGaussianModel: the same codes as GaussianModel, less work.
 inline void push_gaussian(Message& msg, const int64_t* symbols, const double* mean, const double* std, size_t n,
                           const Grid& g) {
   check_location_scale("std", mean, std, symbols, n, g);
-  push_each_gaussian(msg, n, symbols, [&](size_t i) { return GaussianModel(mean[i], std[i], g); });
+  if (ExactGrid::applies(g)) {
+    const ExactGrid eg(g);
+    push_each_gaussian(msg, n, symbols, [&](size_t i) DGMLAB_LAMBDA_INLINE { return ExactGaussianModel(mean[i], std[i], eg); });
+    return;
+  }
+  push_each_gaussian(msg, n, symbols, [&](size_t i) DGMLAB_LAMBDA_INLINE { return GaussianModel(mean[i], std[i], g); });
 }
 inline void pop_gaussian(Message& msg, int64_t* out, const double* mean, const double* std, size_t n, const Grid& g) {
+  if (ExactGrid::applies(g)) {
+    check_location_scale("std", mean, std, nullptr, n, g);
+    const ExactGrid eg(g);
+    pop_each(msg, n, [&](Stream& st, size_t i) DGMLAB_LAMBDA_INLINE {
+      out[i] = pop_bucketed(st, ExactGaussianModel(mean[i], std[i], eg));
+    });
+    return;
+  }
   pop_location_scale<GaussianModel>(msg, "std", out, mean, std, n, g);
 }
 inline void push_logistic(Message& msg, const int64_t* symbols, const double* mean, const double* scale, size_t n,

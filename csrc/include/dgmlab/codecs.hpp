@@ -24,12 +24,12 @@ class GridModel {
  public:
   int64_t num_buckets() const { return layout_.num_buckets(); }
   int64_t bucket_of(int64_t k) const { return layout_.bucket_of(k); }
-  int64_t bucket_begin(int64_t b) const { return layout_.bucket_begin(b); }
+  DGMLAB_LAMBDA_INLINE int64_t bucket_begin(int64_t b) const { return layout_.bucket_begin(b); }
   void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const { layout_.locate(k, b, first, next); }
   // F at the lower edge (k - 1/2) w of the bucket's first bin k.
-  double cdf(int64_t, int64_t first) const { return static_cast<const Derived&>(*this).cdf_at(edge(first)); }
+  DGMLAB_LAMBDA_INLINE double cdf(int64_t, int64_t first) const { return static_cast<const Derived&>(*this).cdf_at(edge(first)); }
   // The lower edge (k - 1/2) w of bin k.
-  double edge(int64_t k) const { return (static_cast<double>(k) - 0.5) * w_; }
+  DGMLAB_LAMBDA_INLINE double edge(int64_t k) const { return (static_cast<double>(k) - 0.5) * w_; }
   // Only a starting point, so x / w may be x * (1 / w): the division stays off the decoder's dependency chain.
   int64_t guess(double u) const {
     return layout_.bucket_of(layout_.symbol_at(static_cast<const Derived&>(*this).quantile_guess(u) * (1.0 / w_)));
@@ -37,7 +37,7 @@ class GridModel {
   unsigned precision() const { return kBucketPrecision; }
 
  protected:
-  GridModel(const Grid& g, double left, double right, double scale)
+  DGMLAB_LAMBDA_INLINE GridModel(const Grid& g, double left, double right, double scale)
       : layout_(g, left, right, scale), w_(g.bin_width) {}
   BucketLayout layout_;
   double w_;
@@ -49,14 +49,14 @@ class GridModel {
 // resolution; elsewhere (geometric tails) the model's own guess takes over. Only speeds up decoding.
 class SlotGuess {
  public:
-  SlotGuess(const BucketLayout& layout, double loc, double scale, double inv_w)
+  DGMLAB_LAMBDA_INLINE SlotGuess(const BucketLayout& layout, double loc, double scale, double inv_w)
       : first_(layout.central_first()), last_(layout.central_last()), exact_(layout.exact()) {
     const double per_bin = layout.per_bin() * inv_w;
     p_ = layout.origin() + loc * per_bin;
     q_ = scale * per_bin;
   }
   // The bucket, or -1 outside the central region. max(lo, r) before min(hi, .): NaN or huge r land in range.
-  int64_t bucket(double quantile) const {
+  DGMLAB_LAMBDA_INLINE int64_t bucket(double quantile) const {
     const double r = p_ + q_ * quantile;
     if (exact_)
       return static_cast<int64_t>(std::min(std::max(0.0, r), static_cast<double>(last_)));
@@ -74,13 +74,13 @@ class SlotGuess {
 // N(mean, std^2) on the grid.
 class GaussianModel : public GridModel<GaussianModel> {
  public:
-  GaussianModel(double mean, double std, const Grid& g)
+  DGMLAB_LAMBDA_INLINE GaussianModel(double mean, double std, const Grid& g)
       : GridModel(g, mean - kGaussianHalfWidth * std, mean + kGaussianHalfWidth * std, std), mean_(mean), std_(std) {}
-  int64_t guess_slot(uint32_t cf) const {
+  DGMLAB_LAMBDA_INLINE int64_t guess_slot(uint32_t cf) const {
     const int64_t b = SlotGuess(layout_, mean_, std_, 1.0 / w_).bucket(detmath::normal_quantile_of_slot(cf, kBucketPrecision));
     return b >= 0 ? b : guess(static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(kBucketPrecision)));
   }
-  double cdf_at(double x) const { return detmath::phi((x - mean_) / std_); }
+  DGMLAB_LAMBDA_INLINE double cdf_at(double x) const { return detmath::phi((x - mean_) / std_); }
   void cdf_pair(int64_t, int64_t first0, int64_t, int64_t first1, double& f0, double& f1) const {
     detmath::phi2((edge(first0) - mean_) / std_, (edge(first1) - mean_) / std_, f0, f1);
   }
@@ -94,6 +94,55 @@ class GaussianModel : public GridModel<GaussianModel> {
 
  private:
   double mean_, std_;
+};
+
+// N(mean, std^2) on a support of fewer than kExactSupport bins, where GaussianModel's layout is exact (one bucket
+// per bin): the same integer CDF, without a layout per symbol, so that quantised Gaussians (the common case of
+// small supports) code in a tight loop. ExactGrid holds what the layout would.
+struct ExactGrid {
+  int64_t lo, nb;
+  double w, inv_w, origin, last;  // origin = 1/2 - lo and last = NB - 1 as doubles: the slot guess's map
+  explicit ExactGrid(const Grid& g)
+      : lo(g.lo), nb(g.hi - g.lo + 1), w(g.bin_width), inv_w(1.0 / g.bin_width),
+        origin(0.5 - static_cast<double>(g.lo)), last(static_cast<double>(g.hi - g.lo)) {}
+  static bool applies(const Grid& g) {
+    return static_cast<uint64_t>(g.hi) - static_cast<uint64_t>(g.lo) < kExactSupport;  // as BucketLayout
+  }
+};
+
+class ExactGaussianModel {
+ public:
+  DGMLAB_LAMBDA_INLINE ExactGaussianModel(double mean, double std, const ExactGrid& g) : mean_(mean), std_(std), g_(g) {}
+  DGMLAB_LAMBDA_INLINE int64_t num_buckets() const { return g_.nb; }
+  DGMLAB_LAMBDA_INLINE unsigned precision() const { return kBucketPrecision; }
+  DGMLAB_LAMBDA_INLINE int64_t bucket_of(int64_t k) const { return k - g_.lo; }
+  DGMLAB_LAMBDA_INLINE int64_t bucket_begin(int64_t b) const { return g_.lo + b; }
+  DGMLAB_LAMBDA_INLINE void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
+    b = k - g_.lo;
+    first = k;
+    next = k + 1;
+  }
+  DGMLAB_LAMBDA_INLINE double edge(int64_t k) const { return (static_cast<double>(k) - 0.5) * g_.w; }
+  DGMLAB_LAMBDA_INLINE double cdf(int64_t, int64_t first) const { return detmath::phi((edge(first) - mean_) / std_); }
+  DGMLAB_LAMBDA_INLINE void standard_edge(int64_t, int64_t first, double& e, double& mean, double& std) const {
+    e = edge(first);
+    mean = mean_;
+    std = std_;
+  }
+  // SlotGuess for an exact layout: bucket ~ (x / w + 1/2 - lo), x the slot's quantile; only speeds up decoding.
+  DGMLAB_LAMBDA_INLINE int64_t guess_slot(uint32_t cf) const {
+    const double r = (mean_ * g_.inv_w + g_.origin) +
+                     std_ * g_.inv_w * detmath::normal_quantile_of_slot(cf, kBucketPrecision);
+    return static_cast<int64_t>(std::min(std::max(0.0, r), g_.last));
+  }
+  int64_t guess(double u) const {  // unused while guess_slot exists; kept for the Model concept
+    return static_cast<int64_t>(std::min(std::max(0.0, (mean_ + std_ * detmath::normal_quantile_fast_guess(u)) *
+                                                           g_.inv_w + g_.origin), g_.last));
+  }
+
+ private:
+  double mean_, std_;
+  const ExactGrid& g_;
 };
 
 // Logistic(mean, scale) on the grid: F(x) = sigmoid((x - mean) / scale).

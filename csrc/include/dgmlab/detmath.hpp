@@ -32,6 +32,7 @@
 #endif
 
 #include "detail/erfc_coeffs.hpp"
+#include "detail/inline.hpp"
 #include "detail/phi_coeffs.hpp"
 
 // Host and device; always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the
@@ -249,7 +250,7 @@ inline double normal_cdf(double t) {
 
 // Standard normal CDF for the coding path: absolute error < 1e-15 (not relative: the CDFs it feeds are quantised
 // to 2^-24 .. 2^-31), from a degree-7 polynomial on one of 128 intervals of [-8, 8) and no exp; 0 or 1 outside.
-inline double phi(double t) {
+DGMLAB_ALWAYS_INLINE double phi(double t) {
   if (!(t >= dgmlab::detail::kPhiLo)) return 0.0;
   if (t >= dgmlab::detail::kPhiHi) return 1.0;
   const double v = (t - dgmlab::detail::kPhiLo) * dgmlab::detail::kPhiPiecesPerUnit;

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "detmath.hpp"
+
 namespace dgmlab {
 
 struct Grid {
@@ -30,10 +32,8 @@ inline constexpr int64_t kMaxCentralBuckets = 2048;
 class BucketLayout {
  public:
   // The central region spans [left, right) in data units; `scale` sets the bucket width.
-#if defined(__GNUC__)
-  __attribute__((always_inline))  // per symbol on the coding path: inlined, 1 / w is computed once per array
-#endif
-  BucketLayout(const Grid& g, double left, double right, double scale) : lo_(g.lo), hi_(g.hi) {
+  // Per symbol on the coding path: inlined, so that 1 / w is computed once per array.
+  DGMLAB_LAMBDA_INLINE BucketLayout(const Grid& g, double left, double right, double scale) : lo_(g.lo), hi_(g.hi) {
     if (static_cast<uint64_t>(hi_) - static_cast<uint64_t>(lo_) < kExactSupport) {  // hi - lo can exceed int64
       exact_ = true;
       num_buckets_ = hi_ - lo_ + 1;
@@ -56,7 +56,7 @@ class BucketLayout {
 
   int64_t num_buckets() const { return num_buckets_; }
 
-  int64_t bucket_of(int64_t k) const {
+  DGMLAB_LAMBDA_INLINE int64_t bucket_of(int64_t k) const {
     if (exact_) return k - lo_;
     if (k == lo_) return 0;
     if (k == hi_) return num_buckets_ - 1;
@@ -65,7 +65,7 @@ class BucketLayout {
 
   // bucket_of(k) and the bucket's first and one-past-last symbols, bucket_begin(b) and bucket_begin(b + 1), with
   // the usual cases (exact layouts; a symbol inside the central region) computed directly.
-  void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
+  DGMLAB_LAMBDA_INLINE void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
     if (exact_) {
       b = k - lo_;
       first = k;
@@ -84,7 +84,7 @@ class BucketLayout {
     next = bucket_begin(b + 1);
   }
 
-  int64_t bucket_begin(int64_t b) const {
+  DGMLAB_LAMBDA_INLINE int64_t bucket_begin(int64_t b) const {
     if (exact_ || b <= 0) return lo_ + b;
     if (b >= num_buckets_) return hi_ + 1;
     if (b == num_buckets_ - 1) return hi_;
@@ -138,7 +138,11 @@ class BucketLayout {
   // tiny. That matters for bits-back, which *samples* from these distributions.
   static constexpr int kTailStep = 8;  // log2 of the growth factor
 
-  int64_t global_index(int64_t k) const {
+  DGMLAB_LAMBDA_INLINE int64_t global_index(int64_t k) const {
+    if (k >= a_ && k < z_) return (k - a_) >> shift_;  // central: inline; tails below
+    return tail_index(k);
+  }
+  DGMLAB_LAMBDA_INLINE int64_t tail_index(int64_t k) const {
     if (k < a_)
       return -1 - floor_log2(((static_cast<uint64_t>(a_) - static_cast<uint64_t>(k) - 1) >> shift_) + 1) / kTailStep;
     if (k >= z_)
@@ -148,8 +152,11 @@ class BucketLayout {
 
   // First symbol of global bucket g, clamped to the interior [lo + 1, hi]. Tails (the rare case) in 128 bits:
   // a - W (2^(j+1) - 1) and z + W (2^j - 1) overflow int64 for the outermost buckets of 2^62-wide supports.
-  int64_t global_start(int64_t g) const {
+  DGMLAB_LAMBDA_INLINE int64_t global_start(int64_t g) const {
     if (g >= 0 && g < m_) return std::max(lo_ + 1, a_ + (g << shift_));
+    return tail_start(g);
+  }
+  int64_t tail_start(int64_t g) const {
     if (g < 0) {  // bucket j = -1 - g starts (towards the centre) at distance W (2^(8j+8) - 1) below a
       const int e = std::min(126 - shift_, kTailStep * static_cast<int>(-g));
       const __int128 d = ((static_cast<__int128>(1) << e) - 1) << shift_;

@@ -42,30 +42,30 @@ class alignas(64) Stream {
   Stream(uint64_t seed, uint64_t index) : key_(splitmix64(seed ^ splitmix64(index + 1))) {}
 
   // x' = C(s, x) for a symbol with start/frequency out of 2^precision.
-  void push(uint32_t start, uint32_t freq, unsigned precision) {
+  DGMLAB_LAMBDA_INLINE void push(uint32_t start, uint32_t freq, unsigned precision) {
     load();
     rans::enc_put(head_, start, freq, precision, [this](uint32_t w) { words_.push_back(w); });
   }
 
   // A uniform symbol s < 2^bits: the same code as push(s, 1, bits), without the division.
-  void push_bits(uint32_t s, unsigned bits) {
+  DGMLAB_LAMBDA_INLINE void push_bits(uint32_t s, unsigned bits) {
     load();
     rans::enc_put_bits(head_, s, bits, [this](uint32_t w) { words_.push_back(w); });
   }
 
   // The slot of the next symbol.
-  uint32_t peek(unsigned precision) {
+  DGMLAB_LAMBDA_INLINE uint32_t peek(unsigned precision) {
     load();
     return rans::dec_get(head_, precision);
   }
 
   // s, x = D(x') once the caller has identified the symbol from peek().
-  void pop(uint32_t start, uint32_t freq, unsigned precision) {
+  DGMLAB_LAMBDA_INLINE void pop(uint32_t start, uint32_t freq, unsigned precision) {
     rans::dec_advance(head_, start, freq, precision, [this]() { return next_word(); });
   }
 
   // Pops a uniform symbol of `bits` bits (the inverse of push_bits).
-  uint32_t pop_bits(unsigned bits) {
+  DGMLAB_LAMBDA_INLINE uint32_t pop_bits(unsigned bits) {
     peek(bits);
     return rans::dec_get_bits(head_, bits, [this]() { return next_word(); });
   }
@@ -95,7 +95,7 @@ class alignas(64) Stream {
 
   // Before a stream's first push or pop: head = 2^62 + r with r 62 random bits, of which log2(head / L) count as
   // information.
-  void load() {
+  DGMLAB_LAMBDA_INLINE void load() {
     if (fresh_) load_fresh();
   }
 #if defined(__GNUC__)
@@ -169,6 +169,10 @@ class Message {
   template <class F>
   void for_each_item(size_t n, bool reverse, F&& f) {
     for_each_group(n, [&](Stream* st, const Chunk* chunk, size_t group, size_t longest) {
+      if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
+        for (size_t k = 0; k < longest; ++k) f(st[0], chunk[0].item(k, reverse));
+        return;
+      }
       for (size_t k = 0; k < longest; ++k)
         for (size_t j = 0; j < group; ++j)
           if (k < chunk[j].size) f(st[j], chunk[j].item(k, reverse));
