@@ -174,7 +174,7 @@ inline void pop_gaussian(Message& msg, int64_t* out, const double* mean, const d
     check_location_scale("std", mean, std, nullptr, n, g);
     const ExactGrid eg(g);
     pop_each(msg, n, [&](Stream& st, size_t i) DGMLAB_LAMBDA_INLINE {
-      out[i] = pop_bucketed(st, ExactGaussianModel(mean[i], std[i], eg));
+      out[i] = ExactGaussianModel(mean[i], std[i], eg).pop(st);
     });
     return;
   }

@@ -101,12 +101,16 @@ class GaussianModel : public GridModel<GaussianModel> {
 // small supports) code in a tight loop. ExactGrid holds what the layout would.
 struct ExactGrid {
   int64_t lo, nb;
-  double w, inv_w, origin, last;  // origin = 1/2 - lo and last = NB - 1 as doubles: the slot guess's map
+  double w, inv_w, last;  // last = NB - 1 as a double
+  double magic_lo;        // kRoundMagic - lo: (r + kRoundMagic) - magic_lo = round(r) + lo, exactly
   explicit ExactGrid(const Grid& g)
       : lo(g.lo), nb(g.hi - g.lo + 1), w(g.bin_width), inv_w(1.0 / g.bin_width),
-        origin(0.5 - static_cast<double>(g.lo)), last(static_cast<double>(g.hi - g.lo)) {}
+        last(static_cast<double>(g.hi - g.lo)), magic_lo(detmath::kRoundMagic - static_cast<double>(g.lo)) {}
+  // As BucketLayout's exact case, and symbols within +-2^50, where doubles hold them (and one past) exactly.
   static bool applies(const Grid& g) {
-    return static_cast<uint64_t>(g.hi) - static_cast<uint64_t>(g.lo) < kExactSupport;  // as BucketLayout
+    constexpr int64_t kExactDouble = int64_t{1} << 50;
+    return static_cast<uint64_t>(g.hi) - static_cast<uint64_t>(g.lo) < kExactSupport && g.lo > -kExactDouble &&
+           g.hi < kExactDouble;
   }
 };
 
@@ -129,15 +133,35 @@ class ExactGaussianModel {
     mean = mean_;
     std = std_;
   }
-  // SlotGuess for an exact layout: bucket ~ (x / w + 1/2 - lo), x the slot's quantile; only speeds up decoding.
-  DGMLAB_LAMBDA_INLINE int64_t guess_slot(uint32_t cf) const {
-    const double r = (mean_ * g_.inv_w + g_.origin) +
+  // A bucket near the slot's quantile x: round(x / w - lo), clamped (the bin of x is floor(x / w + 1/2)).
+  DGMLAB_LAMBDA_INLINE double guess_position(uint32_t cf) const {
+    const double r = (mean_ * g_.inv_w - static_cast<double>(g_.lo)) +
                      std_ * g_.inv_w * detmath::normal_quantile_of_slot(cf, kBucketPrecision);
-    return static_cast<int64_t>(std::min(std::max(0.0, r), g_.last));
+    return std::min(std::max(0.0, r), g_.last);
+  }
+  DGMLAB_LAMBDA_INLINE int64_t guess_slot(uint32_t cf) const {
+    return static_cast<int64_t>(guess_position(cf) + 0.5);
   }
   int64_t guess(double u) const {  // unused while guess_slot exists; kept for the Model concept
-    return static_cast<int64_t>(std::min(std::max(0.0, (mean_ + std_ * detmath::normal_quantile_fast_guess(u)) *
-                                                           g_.inv_w + g_.origin), g_.last));
+    return guess_slot(static_cast<uint32_t>(u * detmath::detail::pow2(static_cast<int>(kBucketPrecision))));
+  }
+
+  // pop_bucketed with the guess's two edges computed straight from the rounded guess as doubles: k = round(r) + lo
+  // is exact (|k| < 2^50), so (k - 1/2) w is edge(first) bit for bit, without an int-to-double conversion on the
+  // dependency chain. A wrong guess (rare) falls back to pop_bucketed's search.
+  DGMLAB_LAMBDA_INLINE int64_t pop(Stream& st) const {
+    const uint32_t cf = st.peek(kBucketPrecision);
+    const double k = (guess_position(cf) + detmath::kRoundMagic) - g_.magic_lo;
+    const int64_t b = static_cast<int64_t>(k) - g_.lo;
+    const double t0 = ((k - 0.5) * g_.w - mean_) / std_, t1 = (((k + 1.0) - 0.5) * g_.w - mean_) / std_;
+    const double f0 = detmath::phi(t0), f1 = detmath::phi(t1);
+    const QuantiseShape q{g_.nb, kBucketPrecision};
+    const uint32_t c0 = quantise_cdf(q, b, f0), c1 = quantise_cdf(q, b + 1, f1);
+    if (c0 <= cf && cf < c1) {
+      st.pop(c0, c1 - c0, kBucketPrecision);
+      return g_.lo + b;
+    }
+    return pop_bucketed(st, *this);
   }
 
  private:

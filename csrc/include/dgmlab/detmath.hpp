@@ -350,6 +350,15 @@ __attribute__((target("avx2"))) inline void phi_standardised_avx2(const double* 
 inline const bool kHasAvx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
 #endif
 
+// Whether the dispatched paths run AVX2 code on this CPU.
+inline bool has_avx2() {
+#ifdef DGMLAB_AVX2_DISPATCH
+  return kHasAvx2;
+#else
+  return false;
+#endif
+}
+
 inline void phi_standardised(const double* e, const double* m, const double* s, double* out, size_t n) {
 #ifdef DGMLAB_AVX2_DISPATCH
   if (kHasAvx2) return phi_standardised_avx2(e, m, s, out, n);
