@@ -215,34 +215,34 @@ class Message {
     size_t item(size_t k, bool reverse) const { return reverse ? first + size - 1 - k : first + k; }
   };
 
-  // g(streams, chunks, group, longest) for each group of up to kLockstep consecutive streams of this thread's
-  // range; no allocation, and the parallel region splits streams, never items, so threads share no stream.
+  // g(streams, chunks, group, longest) for each group of up to kLockstep consecutive streams; no allocation, and
+  // the parallel loop splits streams, never items, so threads share no stream. Groups are at most count / threads
+  // streams, so that every thread gets one, and threads take them as they finish (dynamic): a thread that other
+  // processes slow down does not hold the rest up. Which thread codes a stream never changes its bits.
   template <class G>
   void for_each_group(size_t n, G&& g) {
     const size_t count = streams_.size();
     const bool parallel = n >= 4096 && count > 1;
-#pragma omp parallel if (parallel)
-    {
-      size_t first_stream = 0, last_stream = count;
+    size_t threads = 1;
 #ifdef _OPENMP
-      const auto threads = static_cast<size_t>(omp_get_num_threads());
-      const auto t = static_cast<size_t>(omp_get_thread_num());
-      first_stream = count * t / threads;
-      last_stream = count * (t + 1) / threads;
+    if (parallel) threads = static_cast<size_t>(std::max(1, omp_get_max_threads()));
 #endif
-      for (size_t s0 = first_stream; s0 < last_stream; s0 += kLockstep) {
-        const size_t group = std::min(kLockstep, last_stream - s0);
-        Chunk chunk[kLockstep];
-        size_t longest = 0;
-        for (size_t j = 0; j < group; ++j) {
-          const auto [first, last] = stream_chunk(n, count, s0 + j);
-          chunk[j] = {first, last - first};
-          longest = std::max(longest, last - first);
-        }
-        g(&streams_[s0], chunk, group, longest);
+    const size_t size = std::clamp<size_t>(count / threads, 1, kLockstep);
+    const auto groups = static_cast<int64_t>((count + size - 1) / size);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (int64_t k = 0; k < groups; ++k) {
+      const size_t s0 = static_cast<size_t>(k) * size, group = std::min(size, count - s0);
+      Chunk chunk[kLockstep];
+      size_t longest = 0;
+      for (size_t j = 0; j < group; ++j) {
+        const auto [first, last] = stream_chunk(n, count, s0 + j);
+        chunk[j] = {first, last - first};
+        longest = std::max(longest, last - first);
       }
+      g(&streams_[s0], chunk, group, longest);
     }
   }
+
 
  private:
   uint64_t seed_;
