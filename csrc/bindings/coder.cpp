@@ -214,6 +214,34 @@ void bind_introspection(py::module_& m) {
     for (size_t i = 0; i < n; ++i) dgmlab::detmath::phi2(t0.data()[i], t1.data()[i], out0[i], out1[i]);
     return py::make_tuple(p0, p1);
   });
+  // The encoder's block passes, on the dispatched path (AVX2 where the CPU has it) or the scalar one: tests check
+  // that both give the same bits.
+  m.def("coder_simd", []() { return std::string(dgmlab::detmath::has_avx2() ? "avx2" : "scalar"); });
+  m.def("det_phi_standardised", [](const F64& e, const F64& mean, const F64& std, bool dispatched) {
+    const size_t n = e.size();
+    require_size("mean", mean, n);
+    require_size("std", std, n);
+    F64 out(static_cast<py::ssize_t>(n));
+    if (dispatched)
+      dgmlab::detmath::phi_standardised(e.data(), mean.data(), std.data(), out.mutable_data(), n);
+    else
+      dgmlab::detmath::phi_standardised_scalar(e.data(), mean.data(), std.data(), out.mutable_data(), n);
+    return out;
+  });
+  m.def("quantise_pairs", [](const F64& f0, const F64& f1, const F64& range, const py::array_t<int32_t>& b,
+                             const py::array_t<int32_t>& nb, const py::array_t<uint32_t>& total, bool dispatched) {
+    const size_t n = f0.size();
+    require_size("f1", f1, n);
+    require_size("range", range, n);
+    require_size("b", b, n);
+    require_size("nb", nb, n);
+    require_size("total", total, n);
+    py::array_t<uint32_t> start(static_cast<py::ssize_t>(n)), freq(static_cast<py::ssize_t>(n));
+    (dispatched ? dgmlab::quantise_pairs : dgmlab::quantise_pairs_scalar)(
+        f0.data(), f1.data(), range.data(), b.data(), nb.data(), total.data(), start.mutable_data(),
+        freq.mutable_data(), n);
+    return py::make_tuple(start, freq);
+  });
 }
 
 }  // namespace

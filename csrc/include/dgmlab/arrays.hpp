@@ -58,16 +58,47 @@ inline void check_symbols(const int64_t* s, size_t n, int64_t lo, int64_t hi) {
          std::to_string(hi) + "]");
 }
 
-// Location-scale parameters and (unless null) symbols in one pass; on a failure the separate checks above name
-// the argument, in the order they always have (means, then scales, then symbols).
+// Nonzero if any item of [begin, end) fails: finite loc, finite scale > 0, symbol (unless null) in [lo, lo + range]
+// (unsigned arithmetic). Branch-free loops, so the compiler vectorises them.
+DGMLAB_ALWAYS_INLINE uint64_t location_scale_failures(const double* loc, const double* scale, const int64_t* symbols,
+                                                     size_t begin, size_t end, uint64_t lo, uint64_t range) {
+  uint64_t bad = 0;
+  for (size_t j = begin; j < end; ++j) bad |= static_cast<uint64_t>(!(finite(loc[j]) & finite(scale[j]) & (scale[j] > 0)));
+  if (symbols)
+    for (size_t j = begin; j < end; ++j) bad |= static_cast<uint64_t>(static_cast<uint64_t>(symbols[j]) - lo > range);
+  return bad;
+}
+
+#ifdef DGMLAB_AVX2_DISPATCH
+__attribute__((target("avx2"))) inline uint64_t location_scale_failures_avx2(const double* loc, const double* scale,
+                                                                             const int64_t* symbols, size_t begin,
+                                                                             size_t end, uint64_t lo, uint64_t range) {
+  return location_scale_failures(loc, scale, symbols, begin, end, lo, range);
+}
+#endif
+
+// Location-scale parameters and (unless null) symbols: one vectorised pass (in parallel on large arrays) that only
+// says whether all are valid; on a failure the separate checks above name the argument and the first bad item, in
+// the order they always have (means, then scales, then symbols).
 inline void check_location_scale(const char* scale_name, const double* loc, const double* scale,
                                  const int64_t* symbols, size_t n, const Grid& g) {
   check_grid(g);
-  const auto params = [&](size_t j) { return finite(loc[j]) & finite(scale[j]) & (scale[j] > 0); };
-  const size_t i = symbols ? first_failing(n, [&](size_t j) {
-    return params(j) & (symbols[j] >= g.lo) & (symbols[j] <= g.hi);
-  }) : first_failing(n, params);
-  if (i == n) return;
+  const auto lo = static_cast<uint64_t>(g.lo), range = static_cast<uint64_t>(g.hi) - static_cast<uint64_t>(g.lo);
+  constexpr size_t kBlock = 4096;
+  const auto blocks = static_cast<int64_t>((n + kBlock - 1) / kBlock);
+  uint64_t bad = 0;
+#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= kParallelCheck)
+  for (int64_t k = 0; k < blocks; ++k) {
+    const size_t begin = static_cast<size_t>(k) * kBlock, end = std::min(n, begin + kBlock);
+#ifdef DGMLAB_AVX2_DISPATCH
+    if (detmath::kHasAvx2) {
+      bad |= location_scale_failures_avx2(loc, scale, symbols, begin, end, lo, range);
+      continue;
+    }
+#endif
+    bad |= location_scale_failures(loc, scale, symbols, begin, end, lo, range);
+  }
+  if (!bad) return;
   check_finite("mean", loc, n);
   check_positive(scale_name, scale, n);
   if (symbols) check_symbols(symbols, n, g.lo, g.hi);
@@ -82,7 +113,18 @@ void push_each(Message& msg, size_t n, F&& f) {
 // plan(i) gives item i's BucketedCode; the streams then push the codes (see Message::push_planned).
 template <class Plan>
 void push_each_planned(Message& msg, size_t n, Plan&& plan) {
-  msg.push_planned(n, plan, [](Stream& st, const BucketedCode& c) { push_code(st, c); });
+  msg.push_planned<BucketedCode>(
+      n, [&](size_t top, size_t count, BucketedCode* codes) { for (size_t c = 0; c < count; ++c) codes[c] = plan(top - c); },
+      [](Stream& st, const BucketedCode& c) { push_code(st, c); });
+}
+
+// The same for models whose CDF is a standardised normal one (see plan_gaussian_block): model(i) gives item i's
+// model, and each block's bucket edges go through one vectorised Phi pass.
+template <class MakeModel>
+void push_each_gaussian(Message& msg, size_t n, const int64_t* symbols, MakeModel&& model) {
+  msg.push_planned<BucketedCode>(
+      n, [&](size_t top, size_t count, BucketedCode* codes) { plan_gaussian_block(model, symbols, top, count, codes); },
+      [](Stream& st, const BucketedCode& c) { push_code(st, c); });
 }
 
 // f(stream, i) pops item i.
@@ -112,14 +154,30 @@ template <class Model>
 void pop_location_scale(Message& msg, const char* scale_name, int64_t* out, const double* loc, const double* scale,
                         size_t n, const Grid& g) {
   check_location_scale(scale_name, loc, scale, nullptr, n, g);
-  pop_each(msg, n, [&](Stream& st, size_t i) { out[i] = pop_bucketed(st, Model(loc[i], scale[i], g)); });
+  // Inlined into the item loop: the model's loop-invariant work (1 / w, ...) is then done once per array.
+  pop_each(msg, n, [&](Stream& st, size_t i) DGMLAB_LAMBDA_INLINE { out[i] = pop_bucketed(st, Model(loc[i], scale[i], g)); });
 }
 
+// Small supports (quantised Gaussians) take ExactGaussianModel: the same codes as GaussianModel, less work.
 inline void push_gaussian(Message& msg, const int64_t* symbols, const double* mean, const double* std, size_t n,
                           const Grid& g) {
-  push_location_scale<GaussianModel>(msg, "std", symbols, mean, std, n, g);
+  check_location_scale("std", mean, std, symbols, n, g);
+  if (ExactGrid::applies(g)) {
+    const ExactGrid eg(g);
+    push_each_gaussian(msg, n, symbols, [&](size_t i) DGMLAB_LAMBDA_INLINE { return ExactGaussianModel(mean[i], std[i], eg); });
+    return;
+  }
+  push_each_gaussian(msg, n, symbols, [&](size_t i) DGMLAB_LAMBDA_INLINE { return GaussianModel(mean[i], std[i], g); });
 }
 inline void pop_gaussian(Message& msg, int64_t* out, const double* mean, const double* std, size_t n, const Grid& g) {
+  if (ExactGrid::applies(g)) {
+    check_location_scale("std", mean, std, nullptr, n, g);
+    const ExactGrid eg(g);
+    pop_each(msg, n, [&](Stream& st, size_t i) DGMLAB_LAMBDA_INLINE {
+      out[i] = ExactGaussianModel(mean[i], std[i], eg).pop(st);
+    });
+    return;
+  }
   pop_location_scale<GaussianModel>(msg, "std", out, mean, std, n, g);
 }
 inline void push_logistic(Message& msg, const int64_t* symbols, const double* mean, const double* scale, size_t n,
@@ -164,8 +222,7 @@ inline void push_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, c
   check_finite("mean", mean, n);
   check_positive("std", std, n);
   check_symbols(symbols, n, 0, t.size() - 1);
-  push_each_planned(msg, n,
-                    [&](size_t i) { return plan_bucketed(GaussianBucketsModel(t, mean[i], std[i]), symbols[i]); });
+  push_each_gaussian(msg, n, symbols, [&](size_t i) { return GaussianBucketsModel(t, mean[i], std[i]); });
 }
 inline void pop_gaussian_buckets(Message& msg, const GaussianBucketsTable& t, int64_t* out, const double* mean,
                                  const double* std, size_t n) {

@@ -35,6 +35,7 @@ inline constexpr unsigned kBucketPrecision = 26;           // default level-1 pr
 inline constexpr unsigned kDigitBits = 31;                 // uniform symbols above 2^31 values go in 31-bit digits
 inline constexpr uint64_t kDigitTotal = uint64_t{1} << kDigitBits;
 
+
 // ---- uniform symbols: v in [0, n), exact for n <= 2^31, in 31-bit digits above (see low_digit_range) -------
 inline bool is_pow2(uint64_t n) { return (n & (n - 1)) == 0; }
 inline unsigned log2_floor(uint64_t n) { return 63u - static_cast<unsigned>(__builtin_clzll(n)); }
@@ -50,8 +51,19 @@ inline uint64_t low_digit_range(uint64_t high, uint64_t n) {
   return rest < kDigitTotal ? rest : kDigitTotal;
 }
 
-inline void push_uniform(Stream& st, uint64_t v, uint64_t n) {
+inline void push_uniform_digits(Stream& st, uint64_t v, uint64_t n);
+
+// Inlined: bucketed codes mostly have n = 1 (nothing to code) or a power of two up to 2^31 (one uniform digit).
+DGMLAB_ALWAYS_INLINE void push_uniform(Stream& st, uint64_t v, uint64_t n) {
   if (n <= 1) return;
+  if (is_pow2(n) && n <= kDigitTotal) {
+    st.push_bits(static_cast<uint32_t>(v), log2_floor(n));
+    return;
+  }
+  push_uniform_digits(st, v, n);
+}
+
+inline void push_uniform_digits(Stream& st, uint64_t v, uint64_t n) {
   if (n > kDigitTotal) {  // low digit first, so that it is popped last
     const uint64_t high = v >> kDigitBits;
     push_uniform(st, v & (kDigitTotal - 1), low_digit_range(high, n));
@@ -67,8 +79,15 @@ inline void push_uniform(Stream& st, uint64_t v, uint64_t n) {
   st.push(static_cast<uint32_t>(c0), static_cast<uint32_t>(c1 - c0), p);
 }
 
-inline uint64_t pop_uniform(Stream& st, uint64_t n) {
+inline uint64_t pop_uniform_digits(Stream& st, uint64_t n);
+
+DGMLAB_ALWAYS_INLINE uint64_t pop_uniform(Stream& st, uint64_t n) {
   if (n <= 1) return 0;
+  if (is_pow2(n) && n <= kDigitTotal) return st.pop_bits(log2_floor(n));
+  return pop_uniform_digits(st, n);
+}
+
+inline uint64_t pop_uniform_digits(Stream& st, uint64_t n) {
   if (n > kDigitTotal) {
     const uint64_t high = pop_uniform(st, ((n - 1) >> kDigitBits) + 1);
     return (high << kDigitBits) | pop_uniform(st, low_digit_range(high, n));
@@ -82,10 +101,11 @@ inline uint64_t pop_uniform(Stream& st, uint64_t n) {
   return v;
 }
 
+
 // ---- level 1: the quantised bucket CDF --------------------------------------------------------------------
 // C(b) from f = F(b): the one formula both coding directions use.
 template <class Model>
-inline uint32_t quantise_cdf(const Model& m, int64_t b, double f) {
+DGMLAB_ALWAYS_INLINE uint32_t quantise_cdf(const Model& m, int64_t b, double f) {
   const int64_t nb = m.num_buckets();
   const int64_t total = int64_t{1} << m.precision();
   if (b <= 0) return 0;
@@ -96,9 +116,17 @@ inline uint32_t quantise_cdf(const Model& m, int64_t b, double f) {
          static_cast<uint32_t>(2 * b);
 }
 
+// What quantise_cdf needs of a model: its bucket count and precision.
+struct QuantiseShape {
+  int64_t nb;
+  unsigned p;
+  int64_t num_buckets() const { return nb; }
+  unsigned precision() const { return p; }
+};
+
 // C(b) given first = bucket_begin(b); F is evaluated only strictly inside (0, NB).
 template <class Model>
-inline uint32_t bucket_cdf(const Model& m, int64_t b, int64_t first) {
+DGMLAB_ALWAYS_INLINE uint32_t bucket_cdf(const Model& m, int64_t b, int64_t first) {
   return quantise_cdf(m, b, b <= 0 || b >= m.num_buckets() ? 0.0 : m.cdf(b, first));
 }
 
@@ -136,25 +164,36 @@ struct Edge {
 };
 
 template <class Model>
-inline Edge edge_at(const Model& m, int64_t b) {
+DGMLAB_ALWAYS_INLINE Edge edge_at(const Model& m, int64_t b) {
   const int64_t first = m.bucket_begin(b);
   return {b, first, bucket_cdf(m, b, first)};
 }
 
-#if defined(__GNUC__)
-#define DGMLAB_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define DGMLAB_ALWAYS_INLINE inline
-#endif
+// Models may offer guess_slot(cf): a bucket near slot cf computed without going through u = cf / 2^P (see
+// SlotGuess); like guess(), it only speeds up decoding.
+template <class Model, class = void>
+struct HasGuessSlot : std::false_type {};
+template <class Model>
+struct HasGuessSlot<Model, std::void_t<decltype(&Model::guess_slot)>> : std::true_type {};
+
+template <class Model>
+DGMLAB_ALWAYS_INLINE int64_t guess_bucket(const Model& m, uint32_t cf) {
+  if constexpr (HasGuessSlot<Model>::value) {
+    return std::clamp<int64_t>(m.guess_slot(cf), 0, m.num_buckets() - 1);
+  } else {
+    const double u = static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(m.precision()));  // exact
+    return std::clamp<int64_t>(m.guess(u), 0, m.num_buckets() - 1);
+  }
+}
+
 
 // The edges [lo, hi) of the bucket whose quantised range holds cf: gallop from the model's guess, then bisect.
 // Always inlined: it sits on the decoder's dependency chain, where a call's prologue and epilogue add latency.
 template <class Model>
 DGMLAB_ALWAYS_INLINE std::pair<Edge, Edge> find_bucket(const Model& m, uint32_t cf) {
   const int64_t nb = m.num_buckets();
-  const double u = static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(m.precision()));  // exact
-  const int64_t g = std::clamp<int64_t>(m.guess(u), 0, nb - 1);
-  Edge lo = edge_at(m, g), hi = edge_at(m, g + 1);  // independent: both evaluations overlap
+  const int64_t g = guess_bucket(m, cf);
+  Edge lo = edge_at(m, g), hi = edge_at(m, g + 1);  // independent scalar evaluations: they overlap
   if (lo.cdf <= cf && cf < hi.cdf) return {lo, hi};  // the usual case: the guess was right
   if (lo.cdf <= cf) {  // search upwards for the first edge above cf
     for (int64_t step = 2;; step *= 2) {
@@ -194,6 +233,90 @@ inline BucketedCode plan_bucketed(const Model& m, int64_t symbol) {
   return {static_cast<uint64_t>(symbol - first), static_cast<uint64_t>(next - first), c0, c1 - c0, m.precision()};
 }
 
+// C(b) and C(b + 1) - C(b) for j < n buckets b[j] (see quantise_cdf): f0, f1 are F at the bucket's two edges,
+// range = 2^P - 2 NB as a double, total = 2^P. Bit-identical to quantise_cdf (f range < 2^31 truncates the same
+// way to int32 as to int64); four buckets per AVX2 instruction where the CPU has it.
+inline void quantise_pairs_scalar(const double* f0, const double* f1, const double* range, const int32_t* b,
+                                  const int32_t* nb, const uint32_t* total, uint32_t* start, uint32_t* freq, size_t n) {
+  for (size_t j = 0; j < n; ++j) {
+    const uint32_t c0 = b[j] <= 0 ? 0 : static_cast<uint32_t>(static_cast<int64_t>(f0[j] * range[j])) + 2 * b[j];
+    const uint32_t c1 =
+        b[j] + 1 >= nb[j] ? total[j] : static_cast<uint32_t>(static_cast<int64_t>(f1[j] * range[j])) + 2 * (b[j] + 1);
+    start[j] = c0;
+    freq[j] = c1 - c0;
+  }
+}
+
+#ifdef DGMLAB_AVX2_DISPATCH
+__attribute__((target("avx2"))) inline void quantise_pairs_avx2(const double* f0, const double* f1,
+                                                                const double* range, const int32_t* b,
+                                                                const int32_t* nb, const uint32_t* total,
+                                                                uint32_t* start, uint32_t* freq, size_t n) {
+  const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2);
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const __m256d r = _mm256_loadu_pd(range + j);
+    const __m128i q0 = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_loadu_pd(f0 + j), r));
+    const __m128i q1 = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_loadu_pd(f1 + j), r));
+    const __m128i bv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + j));
+    const __m128i nbv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nb + j));
+    const __m128i tv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(total + j));
+    const __m128i b2 = _mm_add_epi32(bv, bv);
+    const __m128i c0 = _mm_andnot_si128(_mm_cmpgt_epi32(one, bv), _mm_add_epi32(q0, b2));  // 0 where b <= 0
+    const __m128i top = _mm_cmpgt_epi32(_mm_add_epi32(bv, one), _mm_sub_epi32(nbv, one));  // b + 1 >= nb
+    const __m128i c1 = _mm_blendv_epi8(_mm_add_epi32(q1, _mm_add_epi32(b2, two)), tv, top);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(start + j), c0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(freq + j), _mm_sub_epi32(c1, c0));
+  }
+  quantise_pairs_scalar(f0 + j, f1 + j, range + j, b + j, nb + j, total + j, start + j, freq + j, n - j);
+}
+#endif
+
+inline void quantise_pairs(const double* f0, const double* f1, const double* range, const int32_t* b,
+                           const int32_t* nb, const uint32_t* total, uint32_t* start, uint32_t* freq, size_t n) {
+#ifdef DGMLAB_AVX2_DISPATCH
+  if (detmath::kHasAvx2) return quantise_pairs_avx2(f0, f1, range, b, nb, total, start, freq, n);
+#endif
+  quantise_pairs_scalar(f0, f1, range, b, nb, total, start, freq, n);
+}
+
+// plan_bucketed for the items top, top - 1, ..., top - count + 1 (count <= kPlanBlock) of models whose CDF at a
+// bucket edge is Phi((e - mean) / std) (Model::standard_edge gives e, mean and std): the layout work per item,
+// then both edges of every bucket through detmath::phi_standardised (bit-identical to the models' cdf_pair) and
+// the quantised CDFs through quantise_pairs, each a vectorised pass over the block.
+template <class MakeModel>
+inline void plan_gaussian_block(MakeModel&& model, const int64_t* symbols, size_t top, size_t count,
+                                BucketedCode* codes) {
+  constexpr size_t kMax = Message::kPlanBlock;
+  double e0[kMax], e1[kMax], mean[kMax], std[kMax], f0[kMax], f1[kMax], range[kMax];
+  int32_t bucket[kMax], num_buckets[kMax];
+  uint32_t total[kMax], start[kMax], freq[kMax];
+  for (size_t c = 0; c < count; ++c) {
+    const auto m = model(top - c);
+    const int64_t symbol = symbols[top - c];
+    int64_t b, first, next;
+    m.locate(symbol, b, first, next);
+    double m1, s1;
+    m.standard_edge(b, first, e0[c], mean[c], std[c]);
+    m.standard_edge(b + 1, next, e1[c], m1, s1);
+    const int64_t nb = m.num_buckets(), t = int64_t{1} << m.precision();
+    bucket[c] = static_cast<int32_t>(b);  // 0 <= b < NB < 2^30 (2 NB < 2^P, P <= 31)
+    num_buckets[c] = static_cast<int32_t>(nb);
+    total[c] = static_cast<uint32_t>(t);
+    range[c] = static_cast<double>(t - 2 * nb);
+    codes[c].offset = static_cast<uint64_t>(symbol - first);
+    codes[c].width = static_cast<uint64_t>(next - first);
+    codes[c].precision = m.precision();
+  }
+  detmath::phi_standardised(e0, mean, std, f0, count);
+  detmath::phi_standardised(e1, mean, std, f1, count);
+  quantise_pairs(f0, f1, range, bucket, num_buckets, total, start, freq, count);
+  for (size_t c = 0; c < count; ++c) {
+    codes[c].start = start[c];
+    codes[c].freq = freq[c];
+  }
+}
+
 inline void push_code(Stream& st, const BucketedCode& c) {
   push_uniform(st, c.offset, c.width);
   st.push(c.start, c.freq, c.precision);
@@ -205,7 +328,7 @@ inline void push_bucketed(Stream& st, const Model& m, int64_t symbol) {
 }
 
 template <class Model>
-inline int64_t pop_bucketed(Stream& st, const Model& m) {
+DGMLAB_ALWAYS_INLINE int64_t pop_bucketed(Stream& st, const Model& m) {
   const auto [lo, hi] = find_bucket(m, st.peek(m.precision()));
   st.pop(lo.cdf, hi.cdf - lo.cdf, m.precision());
   return lo.first + static_cast<int64_t>(pop_uniform(st, static_cast<uint64_t>(hi.first - lo.first)));

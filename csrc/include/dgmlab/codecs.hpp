@@ -24,11 +24,12 @@ class GridModel {
  public:
   int64_t num_buckets() const { return layout_.num_buckets(); }
   int64_t bucket_of(int64_t k) const { return layout_.bucket_of(k); }
-  int64_t bucket_begin(int64_t b) const { return layout_.bucket_begin(b); }
+  DGMLAB_LAMBDA_INLINE int64_t bucket_begin(int64_t b) const { return layout_.bucket_begin(b); }
+  void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const { layout_.locate(k, b, first, next); }
   // F at the lower edge (k - 1/2) w of the bucket's first bin k.
-  double cdf(int64_t, int64_t first) const { return static_cast<const Derived&>(*this).cdf_at(edge(first)); }
+  DGMLAB_LAMBDA_INLINE double cdf(int64_t, int64_t first) const { return static_cast<const Derived&>(*this).cdf_at(edge(first)); }
   // The lower edge (k - 1/2) w of bin k.
-  double edge(int64_t k) const { return (static_cast<double>(k) - 0.5) * w_; }
+  DGMLAB_LAMBDA_INLINE double edge(int64_t k) const { return (static_cast<double>(k) - 0.5) * w_; }
   // Only a starting point, so x / w may be x * (1 / w): the division stays off the decoder's dependency chain.
   int64_t guess(double u) const {
     return layout_.bucket_of(layout_.symbol_at(static_cast<const Derived&>(*this).quantile_guess(u) * (1.0 / w_)));
@@ -36,25 +37,136 @@ class GridModel {
   unsigned precision() const { return kBucketPrecision; }
 
  protected:
-  GridModel(const Grid& g, double left, double right, double scale)
+  DGMLAB_LAMBDA_INLINE GridModel(const Grid& g, double left, double right, double scale)
       : layout_(g, left, right, scale), w_(g.bin_width) {}
   BucketLayout layout_;
   double w_;
 };
 
+// A location-scale model's search starting point straight from the slot: bucket ~ p + q Q(cf), with Q the
+// standard quantile of the slot (one table load) and p, q set up with the model, off the decoder's dependency
+// chain. Inside the layout's central region (everywhere for exact layouts) this is the bucket up to the table's
+// resolution; elsewhere (geometric tails) the model's own guess takes over. Only speeds up decoding.
+class SlotGuess {
+ public:
+  DGMLAB_LAMBDA_INLINE SlotGuess(const BucketLayout& layout, double loc, double scale, double inv_w)
+      : first_(layout.central_first()), last_(layout.central_last()), exact_(layout.exact()) {
+    const double per_bin = layout.per_bin() * inv_w;
+    p_ = layout.origin() + loc * per_bin;
+    q_ = scale * per_bin;
+  }
+  // The bucket, or -1 outside the central region. max(lo, r) before min(hi, .): NaN or huge r land in range.
+  DGMLAB_LAMBDA_INLINE int64_t bucket(double quantile) const {
+    const double r = p_ + q_ * quantile;
+    if (exact_)
+      return static_cast<int64_t>(std::min(std::max(0.0, r), static_cast<double>(last_)));
+    const auto b = static_cast<int64_t>(
+        std::min(std::max(static_cast<double>(first_ - 1), r), static_cast<double>(last_ + 1)));
+    return b >= first_ && b <= last_ ? b : -1;
+  }
+
+ private:
+  double p_, q_;
+  int64_t first_, last_;
+  bool exact_;
+};
+
 // N(mean, std^2) on the grid.
 class GaussianModel : public GridModel<GaussianModel> {
  public:
-  GaussianModel(double mean, double std, const Grid& g)
+  DGMLAB_LAMBDA_INLINE GaussianModel(double mean, double std, const Grid& g)
       : GridModel(g, mean - kGaussianHalfWidth * std, mean + kGaussianHalfWidth * std, std), mean_(mean), std_(std) {}
-  double cdf_at(double x) const { return detmath::phi((x - mean_) / std_); }
+  DGMLAB_LAMBDA_INLINE int64_t guess_slot(uint32_t cf) const {
+    const int64_t b = SlotGuess(layout_, mean_, std_, 1.0 / w_).bucket(detmath::normal_quantile_of_slot(cf, kBucketPrecision));
+    return b >= 0 ? b : guess(static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(kBucketPrecision)));
+  }
+  DGMLAB_LAMBDA_INLINE double cdf_at(double x) const { return detmath::phi((x - mean_) / std_); }
   void cdf_pair(int64_t, int64_t first0, int64_t, int64_t first1, double& f0, double& f1) const {
     detmath::phi2((edge(first0) - mean_) / std_, (edge(first1) - mean_) / std_, f0, f1);
+  }
+  // F at bucket b's lower edge is phi((e - mean) / std) (plan_gaussian_block).
+  void standard_edge(int64_t, int64_t first, double& e, double& mean, double& std) const {
+    e = edge(first);
+    mean = mean_;
+    std = std_;
   }
   double quantile_guess(double u) const { return mean_ + std_ * detmath::normal_quantile_fast_guess(u); }
 
  private:
   double mean_, std_;
+};
+
+// N(mean, std^2) on a support of fewer than kExactSupport bins, where GaussianModel's layout is exact (one bucket
+// per bin): the same integer CDF, without a layout per symbol, so that quantised Gaussians (the common case of
+// small supports) code in a tight loop. ExactGrid holds what the layout would.
+struct ExactGrid {
+  int64_t lo, nb;
+  double w, inv_w, last;  // last = NB - 1 as a double
+  double magic_lo;        // kRoundMagic - lo: (r + kRoundMagic) - magic_lo = round(r) + lo, exactly
+  explicit ExactGrid(const Grid& g)
+      : lo(g.lo), nb(g.hi - g.lo + 1), w(g.bin_width), inv_w(1.0 / g.bin_width),
+        last(static_cast<double>(g.hi - g.lo)), magic_lo(detmath::kRoundMagic - static_cast<double>(g.lo)) {}
+  // As BucketLayout's exact case, and symbols within +-2^50, where doubles hold them (and one past) exactly.
+  static bool applies(const Grid& g) {
+    constexpr int64_t kExactDouble = int64_t{1} << 50;
+    return static_cast<uint64_t>(g.hi) - static_cast<uint64_t>(g.lo) < kExactSupport && g.lo > -kExactDouble &&
+           g.hi < kExactDouble;
+  }
+};
+
+class ExactGaussianModel {
+ public:
+  DGMLAB_LAMBDA_INLINE ExactGaussianModel(double mean, double std, const ExactGrid& g) : mean_(mean), std_(std), g_(g) {}
+  DGMLAB_LAMBDA_INLINE int64_t num_buckets() const { return g_.nb; }
+  DGMLAB_LAMBDA_INLINE unsigned precision() const { return kBucketPrecision; }
+  DGMLAB_LAMBDA_INLINE int64_t bucket_of(int64_t k) const { return k - g_.lo; }
+  DGMLAB_LAMBDA_INLINE int64_t bucket_begin(int64_t b) const { return g_.lo + b; }
+  DGMLAB_LAMBDA_INLINE void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
+    b = k - g_.lo;
+    first = k;
+    next = k + 1;
+  }
+  DGMLAB_LAMBDA_INLINE double edge(int64_t k) const { return (static_cast<double>(k) - 0.5) * g_.w; }
+  DGMLAB_LAMBDA_INLINE double cdf(int64_t, int64_t first) const { return detmath::phi((edge(first) - mean_) / std_); }
+  DGMLAB_LAMBDA_INLINE void standard_edge(int64_t, int64_t first, double& e, double& mean, double& std) const {
+    e = edge(first);
+    mean = mean_;
+    std = std_;
+  }
+  // A bucket near the slot's quantile x: round(x / w - lo), clamped (the bin of x is floor(x / w + 1/2)).
+  DGMLAB_LAMBDA_INLINE double guess_position(uint32_t cf) const {
+    const double r = (mean_ * g_.inv_w - static_cast<double>(g_.lo)) +
+                     std_ * g_.inv_w * detmath::normal_quantile_of_slot(cf, kBucketPrecision);
+    return std::min(std::max(0.0, r), g_.last);
+  }
+  DGMLAB_LAMBDA_INLINE int64_t guess_slot(uint32_t cf) const {
+    return static_cast<int64_t>(guess_position(cf) + 0.5);
+  }
+  int64_t guess(double u) const {  // unused while guess_slot exists; kept for the Model concept
+    return guess_slot(static_cast<uint32_t>(u * detmath::detail::pow2(static_cast<int>(kBucketPrecision))));
+  }
+
+  // pop_bucketed with the guess's two edges computed straight from the rounded guess as doubles: k = round(r) + lo
+  // is exact (|k| < 2^50), so (k - 1/2) w is edge(first) bit for bit, without an int-to-double conversion on the
+  // dependency chain. A wrong guess (rare) falls back to pop_bucketed's search.
+  DGMLAB_LAMBDA_INLINE int64_t pop(Stream& st) const {
+    const uint32_t cf = st.peek(kBucketPrecision);
+    const double k = (guess_position(cf) + detmath::kRoundMagic) - g_.magic_lo;
+    const int64_t b = static_cast<int64_t>(k) - g_.lo;
+    const double t0 = ((k - 0.5) * g_.w - mean_) / std_, t1 = (((k + 1.0) - 0.5) * g_.w - mean_) / std_;
+    const double f0 = detmath::phi(t0), f1 = detmath::phi(t1);
+    const QuantiseShape q{g_.nb, kBucketPrecision};
+    const uint32_t c0 = quantise_cdf(q, b, f0), c1 = quantise_cdf(q, b + 1, f1);
+    if (c0 <= cf && cf < c1) {
+      st.pop(c0, c1 - c0, kBucketPrecision);
+      return g_.lo + b;
+    }
+    return pop_bucketed(st, *this);
+  }
+
+ private:
+  double mean_, std_;
+  const ExactGrid& g_;
 };
 
 // Logistic(mean, scale) on the grid: F(x) = sigmoid((x - mean) / scale).
@@ -65,6 +177,11 @@ class LogisticModel : public GridModel<LogisticModel> {
         mean_(mean),
         scale_(scale) {}
   double cdf_at(double x) const { return detmath::sigmoid((x - mean_) / scale_); }
+  int64_t guess_slot(uint32_t cf) const {
+    const int64_t b =
+        SlotGuess(layout_, mean_, scale_, 1.0 / w_).bucket(detmath::logistic_quantile_of_slot(cf, kBucketPrecision));
+    return b >= 0 ? b : guess(static_cast<double>(cf) * detmath::detail::pow2(-static_cast<int>(kBucketPrecision)));
+  }
   double quantile_guess(double u) const {
     const double v = std::clamp(u, 1e-300, 1.0 - 1e-16);
     return mean_ + scale_ * detmath::log(v / (1.0 - v));
@@ -150,9 +267,18 @@ class GaussianBucketsModel {
   unsigned precision() const { return std::clamp(t_.precision() + 12, kBucketPrecision, 31u); }
   int64_t bucket_of(int64_t k) const { return k; }
   int64_t bucket_begin(int64_t b) const { return b; }
+  void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
+    b = first = k;
+    next = k + 1;
+  }
   double cdf(int64_t b, int64_t) const { return detmath::phi(standardise(b)); }
   void cdf_pair(int64_t b0, int64_t, int64_t b1, int64_t, double& f0, double& f1) const {
     detmath::phi2(standardise(b0), standardise(b1), f0, f1);
+  }
+  void standard_edge(int64_t b, int64_t, double& e, double& mean, double& std) const {
+    e = t_.edges()[static_cast<size_t>(b)];
+    mean = mean_;
+    std = std_;
   }
   int64_t guess(double u) const {
     const double x = mean_ + std_ * detmath::normal_quantile_fast_guess(u);

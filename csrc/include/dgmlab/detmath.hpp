@@ -14,6 +14,7 @@
 // reduction and bit helpers; merging the polynomials would change the bits of one of the two.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
@@ -23,8 +24,15 @@
 #include <emmintrin.h>
 #define DGMLAB_SSE2 1
 #endif
+// Runtime-dispatched AVX2 paths (GCC and Clang on x86-64): compiled for AVX2 *without* FMA, so that no compiler
+// setting can fuse a multiply and an add there, and chosen per call from the CPU's features.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__)
+#include <immintrin.h>
+#define DGMLAB_AVX2_DISPATCH 1
+#endif
 
 #include "detail/erfc_coeffs.hpp"
+#include "detail/inline.hpp"
 #include "detail/phi_coeffs.hpp"
 
 // Host and device; always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the
@@ -242,12 +250,15 @@ inline double normal_cdf(double t) {
 
 // Standard normal CDF for the coding path: absolute error < 1e-15 (not relative: the CDFs it feeds are quantised
 // to 2^-24 .. 2^-31), from a degree-7 polynomial on one of 128 intervals of [-8, 8) and no exp; 0 or 1 outside.
-inline double phi(double t) {
+DGMLAB_ALWAYS_INLINE double phi(double t) {
   if (!(t >= dgmlab::detail::kPhiLo)) return 0.0;
   if (t >= dgmlab::detail::kPhiHi) return 1.0;
   const double v = (t - dgmlab::detail::kPhiLo) * dgmlab::detail::kPhiPiecesPerUnit;
   const int i = static_cast<int>(v);
-  const double u = 2.0 * (v - i) - 1.0, u2 = u * u, u4 = u2 * u2;
+  // u = 2 (v - i) - 1, computed as (2v - 1) - 2i: the same double (for i >= 1 both are exact, since v >= 1 puts
+  // 2v - 1 and 2 (v - i) - 1 on a grid of 2^-51; for i = 0 both are one rounding of 2v - 1), but 2v - 1 does
+  // not wait for the integer conversion, which takes five cycles off the decoder's dependency chain.
+  const double u = (2.0 * v - 1.0) - static_cast<double>(2 * i), u2 = u * u, u4 = u2 * u2;
   const double* c = dgmlab::detail::kPhiPieces[i];
   const double p = ((c[0] + c[1] * u) + (c[2] + c[3] * u) * u2) + ((c[4] + c[5] * u) + (c[6] + c[7] * u) * u2) * u4;
   return std::min(1.0, std::max(0.0, p));
@@ -284,6 +295,75 @@ inline void phi2(double t0, double t1, double& p0, double& p1) {
   p0 = phi(t0);
   p1 = phi(t1);
 #endif
+}
+
+// phi((e[j] - m[j]) / s[j]) for j < n: the standardisation and phi() with the same IEEE operations lane by lane,
+// so every result is bit-identical to the scalar expression (tested on specials and random bit patterns). The
+// encoder evaluates the edges of a block of buckets at once: four lanes per AVX2 instruction where the CPU has it.
+inline void phi_standardised_scalar(const double* e, const double* m, const double* s, double* out, size_t n) {
+  for (size_t j = 0; j < n; ++j) out[j] = phi((e[j] - m[j]) / s[j]);
+}
+
+#ifdef DGMLAB_AVX2_DISPATCH
+__attribute__((target("avx2"))) inline void phi_standardised_avx2(const double* e, const double* m, const double* s,
+                                                                  double* out, size_t n) {
+  using dgmlab::detail::kPhiPieces;
+  const __m256d lo = _mm256_set1_pd(dgmlab::detail::kPhiLo), hi = _mm256_set1_pd(dgmlab::detail::kPhiHi);
+  const __m256d one = _mm256_set1_pd(1.0), two = _mm256_set1_pd(2.0), zero = _mm256_setzero_pd();
+  const __m256d per_unit = _mm256_set1_pd(dgmlab::detail::kPhiPiecesPerUnit);
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const __m256d t = _mm256_div_pd(_mm256_sub_pd(_mm256_loadu_pd(e + j), _mm256_loadu_pd(m + j)), _mm256_loadu_pd(s + j));
+    const __m256d in = _mm256_and_pd(_mm256_cmp_pd(t, lo, _CMP_GE_OQ), _mm256_cmp_pd(t, hi, _CMP_LT_OQ));
+    const __m256d tc = _mm256_blendv_pd(lo, t, in);  // lanes outside [lo, hi) (NaN too): any valid piece
+    const __m256d v = _mm256_mul_pd(_mm256_sub_pd(tc, lo), per_unit);
+    const __m128i i = _mm256_cvttpd_epi32(v);
+    const __m256d u = _mm256_sub_pd(_mm256_mul_pd(two, _mm256_sub_pd(v, _mm256_cvtepi32_pd(i))), one);
+    const __m256d u2 = _mm256_mul_pd(u, u), u4 = _mm256_mul_pd(u2, u2);
+    // Each lane's eight coefficients, transposed into c[k] = (coefficient k of lanes 0..3).
+    alignas(16) int idx[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx), i);
+    __m256d c[8];
+    for (int half = 0; half < 2; ++half) {
+      const __m256d r0 = _mm256_loadu_pd(kPhiPieces[idx[0]] + 4 * half), r1 = _mm256_loadu_pd(kPhiPieces[idx[1]] + 4 * half);
+      const __m256d r2 = _mm256_loadu_pd(kPhiPieces[idx[2]] + 4 * half), r3 = _mm256_loadu_pd(kPhiPieces[idx[3]] + 4 * half);
+      const __m256d a = _mm256_unpacklo_pd(r0, r1), b = _mm256_unpackhi_pd(r0, r1);
+      const __m256d d = _mm256_unpacklo_pd(r2, r3), f = _mm256_unpackhi_pd(r2, r3);
+      c[4 * half + 0] = _mm256_permute2f128_pd(a, d, 0x20);
+      c[4 * half + 1] = _mm256_permute2f128_pd(b, f, 0x20);
+      c[4 * half + 2] = _mm256_permute2f128_pd(a, d, 0x31);
+      c[4 * half + 3] = _mm256_permute2f128_pd(b, f, 0x31);
+    }
+    // ((c0 + c1 u) + (c2 + c3 u) u2) + ((c4 + c5 u) + (c6 + c7 u) u2) u4, as in phi()
+    const __m256d low = _mm256_add_pd(_mm256_add_pd(c[0], _mm256_mul_pd(c[1], u)),
+                                      _mm256_mul_pd(_mm256_add_pd(c[2], _mm256_mul_pd(c[3], u)), u2));
+    const __m256d high = _mm256_add_pd(_mm256_add_pd(c[4], _mm256_mul_pd(c[5], u)),
+                                       _mm256_mul_pd(_mm256_add_pd(c[6], _mm256_mul_pd(c[7], u)), u2));
+    const __m256d p = _mm256_add_pd(low, _mm256_mul_pd(high, u4));
+    const __m256d q = _mm256_min_pd(_mm256_max_pd(p, zero), one);  // as phi(): see phi2
+    const __m256d outside = _mm256_and_pd(_mm256_cmp_pd(t, hi, _CMP_GE_OQ), one);
+    _mm256_storeu_pd(out + j, _mm256_blendv_pd(outside, q, in));
+  }
+  phi_standardised_scalar(e + j, m + j, s + j, out + j, n - j);
+}
+
+inline const bool kHasAvx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+#endif
+
+// Whether the dispatched paths run AVX2 code on this CPU.
+inline bool has_avx2() {
+#ifdef DGMLAB_AVX2_DISPATCH
+  return kHasAvx2;
+#else
+  return false;
+#endif
+}
+
+inline void phi_standardised(const double* e, const double* m, const double* s, double* out, size_t n) {
+#ifdef DGMLAB_AVX2_DISPATCH
+  if (kHasAvx2) return phi_standardised_avx2(e, m, s, out, n);
+#endif
+  phi_standardised_scalar(e, m, s, out, n);
 }
 
 inline double normal_pdf(double t) { return kInvSqrt2Pi * exp(-0.5 * (t * t)); }
@@ -328,6 +408,32 @@ inline double normal_quantile_fast_guess(double p) {
   const double v = p * 1024.0;
   const int j = static_cast<int>(v);
   return table.q[j] + (v - j) * (table.q[j + 1] - table.q[j]);
+}
+
+// Search starting points for decoders, straight from a slot cf out of 2^precision (precision >= 12): the standard
+// normal and logistic quantiles at the midpoints (j + 1/2) / 4096 of the slot's top 12 bits, as floats (16 KiB
+// each, so they stay in L1). One shift and one load, where the interpolated guess above takes a conversion,
+// branches and two loads on the decoder's dependency chain. Only ever used as a guess.
+inline constexpr unsigned kSlotQuantileBits = 12;
+namespace detail {
+struct SlotQuantileTables {
+  float normal[1 << kSlotQuantileBits], logistic[1 << kSlotQuantileBits];
+  SlotQuantileTables() {
+    for (int j = 0; j < (1 << kSlotQuantileBits); ++j) {
+      const double p = (j + 0.5) / (1 << kSlotQuantileBits);
+      normal[j] = static_cast<float>(normal_quantile(p));
+      logistic[j] = static_cast<float>(log(p / (1.0 - p)));
+    }
+  }
+};
+inline const SlotQuantileTables kSlotQuantiles;
+}  // namespace detail
+
+inline double normal_quantile_of_slot(uint32_t cf, unsigned precision) {
+  return detail::kSlotQuantiles.normal[cf >> (precision - kSlotQuantileBits)];
+}
+inline double logistic_quantile_of_slot(uint32_t cf, unsigned precision) {
+  return detail::kSlotQuantiles.logistic[cf >> (precision - kSlotQuantileBits)];
 }
 
 // Logistic CDF 1 / (1 + e^-t), evaluated without cancellation on both sides.

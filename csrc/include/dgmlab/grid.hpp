@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "detmath.hpp"
+
 namespace dgmlab {
 
 struct Grid {
@@ -30,7 +32,8 @@ inline constexpr int64_t kMaxCentralBuckets = 2048;
 class BucketLayout {
  public:
   // The central region spans [left, right) in data units; `scale` sets the bucket width.
-  BucketLayout(const Grid& g, double left, double right, double scale) : lo_(g.lo), hi_(g.hi) {
+  // Per symbol on the coding path: inlined, so that 1 / w is computed once per array.
+  DGMLAB_LAMBDA_INLINE BucketLayout(const Grid& g, double left, double right, double scale) : lo_(g.lo), hi_(g.hi) {
     if (static_cast<uint64_t>(hi_) - static_cast<uint64_t>(lo_) < kExactSupport) {  // hi - lo can exceed int64
       exact_ = true;
       num_buckets_ = hi_ - lo_ + 1;
@@ -53,19 +56,52 @@ class BucketLayout {
 
   int64_t num_buckets() const { return num_buckets_; }
 
-  int64_t bucket_of(int64_t k) const {
+  DGMLAB_LAMBDA_INLINE int64_t bucket_of(int64_t k) const {
     if (exact_) return k - lo_;
     if (k == lo_) return 0;
     if (k == hi_) return num_buckets_ - 1;
     return 1 + global_index(k) - g_first_;
   }
 
-  int64_t bucket_begin(int64_t b) const {
+  // bucket_of(k) and the bucket's first and one-past-last symbols, bucket_begin(b) and bucket_begin(b + 1), with
+  // the usual cases (exact layouts; a symbol inside the central region) computed directly.
+  DGMLAB_LAMBDA_INLINE void locate(int64_t k, int64_t& b, int64_t& first, int64_t& next) const {
+    if (exact_) {
+      b = k - lo_;
+      first = k;
+      next = k + 1;
+      return;
+    }
+    if (k >= a_ && k < z_ && k > lo_ && k < hi_) {  // central bucket j = (k - a) / W, clipped to [lo + 1, hi]
+      const int64_t j = (k - a_) >> shift_;
+      b = 1 + j - g_first_;
+      first = std::max(lo_ + 1, a_ + (j << shift_));
+      next = b + 1 == num_buckets_ - 1 ? hi_ : a_ + ((j + 1) << shift_);
+      return;
+    }
+    b = bucket_of(k);
+    first = bucket_begin(b);
+    next = bucket_begin(b + 1);
+  }
+
+  DGMLAB_LAMBDA_INLINE int64_t bucket_begin(int64_t b) const {
     if (exact_ || b <= 0) return lo_ + b;
     if (b >= num_buckets_) return hi_ + 1;
     if (b == num_buckets_ - 1) return hi_;
     return global_start(g_first_ + b - 1);
   }
+
+  // A bucket near position x / w (x in data units) as an affine map, bucket ~ origin + per_bin x / w: exact up to
+  // rounding over all buckets of an exact layout and over the central region otherwise (buckets central_first()
+  // .. central_last()); a decoder's search starting point only.
+  bool exact() const { return exact_; }
+  double origin() const {
+    if (exact_) return 0.5 - static_cast<double>(lo_);
+    return (0.5 - static_cast<double>(a_)) * per_bin() + static_cast<double>(1 - g_first_);
+  }
+  double per_bin() const { return exact_ ? 1.0 : 1.0 / static_cast<double>(int64_t{1} << shift_); }
+  int64_t central_first() const { return exact_ ? 0 : std::max<int64_t>(1, 1 - g_first_); }
+  int64_t central_last() const { return exact_ ? num_buckets_ - 1 : std::min(num_buckets_ - 2, m_ - g_first_); }
 
   // Symbol whose bin holds x / w (clamped to the support): used to turn a quantile guess into a bucket.
   int64_t symbol_at(double x_over_w) const {
@@ -102,7 +138,11 @@ class BucketLayout {
   // tiny. That matters for bits-back, which *samples* from these distributions.
   static constexpr int kTailStep = 8;  // log2 of the growth factor
 
-  int64_t global_index(int64_t k) const {
+  DGMLAB_LAMBDA_INLINE int64_t global_index(int64_t k) const {
+    if (k >= a_ && k < z_) return (k - a_) >> shift_;  // central: inline; tails below
+    return tail_index(k);
+  }
+  DGMLAB_LAMBDA_INLINE int64_t tail_index(int64_t k) const {
     if (k < a_)
       return -1 - floor_log2(((static_cast<uint64_t>(a_) - static_cast<uint64_t>(k) - 1) >> shift_) + 1) / kTailStep;
     if (k >= z_)
@@ -112,8 +152,11 @@ class BucketLayout {
 
   // First symbol of global bucket g, clamped to the interior [lo + 1, hi]. Tails (the rare case) in 128 bits:
   // a - W (2^(j+1) - 1) and z + W (2^j - 1) overflow int64 for the outermost buckets of 2^62-wide supports.
-  int64_t global_start(int64_t g) const {
+  DGMLAB_LAMBDA_INLINE int64_t global_start(int64_t g) const {
     if (g >= 0 && g < m_) return std::max(lo_ + 1, a_ + (g << shift_));
+    return tail_start(g);
+  }
+  int64_t tail_start(int64_t g) const {
     if (g < 0) {  // bucket j = -1 - g starts (towards the centre) at distance W (2^(8j+8) - 1) below a
       const int e = std::min(126 - shift_, kTailStep * static_cast<int>(-g));
       const __int128 d = ((static_cast<__int128>(1) << e) - 1) << shift_;

@@ -42,30 +42,30 @@ class alignas(64) Stream {
   Stream(uint64_t seed, uint64_t index) : key_(splitmix64(seed ^ splitmix64(index + 1))) {}
 
   // x' = C(s, x) for a symbol with start/frequency out of 2^precision.
-  void push(uint32_t start, uint32_t freq, unsigned precision) {
+  DGMLAB_LAMBDA_INLINE void push(uint32_t start, uint32_t freq, unsigned precision) {
     load();
     rans::enc_put(head_, start, freq, precision, [this](uint32_t w) { words_.push_back(w); });
   }
 
   // A uniform symbol s < 2^bits: the same code as push(s, 1, bits), without the division.
-  void push_bits(uint32_t s, unsigned bits) {
+  DGMLAB_LAMBDA_INLINE void push_bits(uint32_t s, unsigned bits) {
     load();
     rans::enc_put_bits(head_, s, bits, [this](uint32_t w) { words_.push_back(w); });
   }
 
   // The slot of the next symbol.
-  uint32_t peek(unsigned precision) {
+  DGMLAB_LAMBDA_INLINE uint32_t peek(unsigned precision) {
     load();
     return rans::dec_get(head_, precision);
   }
 
   // s, x = D(x') once the caller has identified the symbol from peek().
-  void pop(uint32_t start, uint32_t freq, unsigned precision) {
+  DGMLAB_LAMBDA_INLINE void pop(uint32_t start, uint32_t freq, unsigned precision) {
     rans::dec_advance(head_, start, freq, precision, [this]() { return next_word(); });
   }
 
   // Pops a uniform symbol of `bits` bits (the inverse of push_bits).
-  uint32_t pop_bits(unsigned bits) {
+  DGMLAB_LAMBDA_INLINE uint32_t pop_bits(unsigned bits) {
     peek(bits);
     return rans::dec_get_bits(head_, bits, [this]() { return next_word(); });
   }
@@ -95,8 +95,13 @@ class alignas(64) Stream {
 
   // Before a stream's first push or pop: head = 2^62 + r with r 62 random bits, of which log2(head / L) count as
   // information.
-  void load() {
-    if (!fresh_) return;
+  DGMLAB_LAMBDA_INLINE void load() {
+    if (fresh_) load_fresh();
+  }
+#if defined(__GNUC__)
+  __attribute__((noinline))
+#endif
+  void load_fresh() {
     fresh_ = false;
     const uint64_t r = (uint64_t{draw()} << 32) | draw();
     head_ = (rans::State{1} << 62) | (r >> 2);
@@ -164,26 +169,30 @@ class Message {
   template <class F>
   void for_each_item(size_t n, bool reverse, F&& f) {
     for_each_group(n, [&](Stream* st, const Chunk* chunk, size_t group, size_t longest) {
+      if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
+        for (size_t k = 0; k < longest; ++k) f(st[0], chunk[0].item(k, reverse));
+        return;
+      }
       for (size_t k = 0; k < longest; ++k)
         for (size_t j = 0; j < group; ++j)
           if (k < chunk[j].size) f(st[j], chunk[j].item(k, reverse));
     });
   }
 
-  // Pushes n items in two phases per block of kPlanBlock items a stream: code = plan(i) computes what item i
-  // writes (model evaluation only: independent across items, so the CPU overlaps many of them), then
-  // apply(stream, code) runs the serial rANS steps. The streams see exactly what for_each_item(n, true, ...) with
-  // f = apply(stream, plan(i)) gives them.
-  template <class Plan, class Apply>
-  void push_planned(size_t n, Plan&& plan, Apply&& apply) {
-    using Code = decltype(plan(size_t{0}));
+  // Pushes n items in two phases per block of kPlanBlock items a stream: plan_block(top, count, codes) computes
+  // what items top, top - 1, ..., top - count + 1 write (model evaluation only: independent across items, so the
+  // CPU overlaps them, or vector instructions evaluate several at once), then apply(stream, code) runs the serial
+  // rANS steps. The streams see exactly what for_each_item(n, true, ...) with f = apply(stream, plan(i)) gives
+  // them, where codes[c] = plan(top - c).
+  template <class Code, class PlanBlock, class Apply>
+  void push_planned(size_t n, PlanBlock&& plan_block, Apply&& apply) {
     for_each_group(n, [&](Stream* st, const Chunk* chunk, size_t group, size_t longest) {
       Code codes[kLockstep][kPlanBlock];
       for (size_t k0 = 0; k0 < longest; k0 += kPlanBlock) {
         const size_t block = std::min(kPlanBlock, longest - k0);
         for (size_t j = 0; j < group; ++j) {
           const size_t end = std::min(k0 + block, chunk[j].size), top = chunk[j].first + chunk[j].size - 1;
-          for (size_t k = k0; k < end; ++k) codes[j][k - k0] = plan(top - k);  // item(k, true)
+          if (end > k0) plan_block(top - k0, end - k0, codes[j]);  // items item(k, true) for k in [k0, end)
         }
         if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
           for (size_t k = 0; k < std::min(block, chunk[0].size - k0); ++k) apply(st[0], codes[0][k]);
@@ -206,34 +215,34 @@ class Message {
     size_t item(size_t k, bool reverse) const { return reverse ? first + size - 1 - k : first + k; }
   };
 
-  // g(streams, chunks, group, longest) for each group of up to kLockstep consecutive streams of this thread's
-  // range; no allocation, and the parallel region splits streams, never items, so threads share no stream.
+  // g(streams, chunks, group, longest) for each group of up to kLockstep consecutive streams; no allocation, and
+  // the parallel loop splits streams, never items, so threads share no stream. Groups are at most count / threads
+  // streams, so that every thread gets one, and threads take them as they finish (dynamic): a thread that other
+  // processes slow down does not hold the rest up. Which thread codes a stream never changes its bits.
   template <class G>
   void for_each_group(size_t n, G&& g) {
     const size_t count = streams_.size();
     const bool parallel = n >= 4096 && count > 1;
-#pragma omp parallel if (parallel)
-    {
-      size_t first_stream = 0, last_stream = count;
+    size_t threads = 1;
 #ifdef _OPENMP
-      const auto threads = static_cast<size_t>(omp_get_num_threads());
-      const auto t = static_cast<size_t>(omp_get_thread_num());
-      first_stream = count * t / threads;
-      last_stream = count * (t + 1) / threads;
+    if (parallel) threads = static_cast<size_t>(std::max(1, omp_get_max_threads()));
 #endif
-      for (size_t s0 = first_stream; s0 < last_stream; s0 += kLockstep) {
-        const size_t group = std::min(kLockstep, last_stream - s0);
-        Chunk chunk[kLockstep];
-        size_t longest = 0;
-        for (size_t j = 0; j < group; ++j) {
-          const auto [first, last] = stream_chunk(n, count, s0 + j);
-          chunk[j] = {first, last - first};
-          longest = std::max(longest, last - first);
-        }
-        g(&streams_[s0], chunk, group, longest);
+    const size_t size = std::clamp<size_t>(count / threads, 1, kLockstep);
+    const auto groups = static_cast<int64_t>((count + size - 1) / size);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (int64_t k = 0; k < groups; ++k) {
+      const size_t s0 = static_cast<size_t>(k) * size, group = std::min(size, count - s0);
+      Chunk chunk[kLockstep];
+      size_t longest = 0;
+      for (size_t j = 0; j < group; ++j) {
+        const auto [first, last] = stream_chunk(n, count, s0 + j);
+        chunk[j] = {first, last - first};
+        longest = std::max(longest, last - first);
       }
+      g(&streams_[s0], chunk, group, longest);
     }
   }
+
 
  private:
   uint64_t seed_;

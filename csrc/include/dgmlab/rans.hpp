@@ -10,6 +10,8 @@
 #include <cassert>
 #include <cstdint>
 
+#include "detail/inline.hpp"
+
 namespace dgmlab::rans {
 
 using State = uint64_t;
@@ -24,7 +26,7 @@ inline State enc_max(uint32_t freq, unsigned precision) {
 
 // x' = C(s, x). `emit(word)` receives the renormalisation word, if any, before the state update.
 template <class Emit>
-inline void enc_put(State& x, uint32_t start, uint32_t freq, unsigned precision, Emit&& emit) {
+DGMLAB_ALWAYS_INLINE void enc_put(State& x, uint32_t start, uint32_t freq, unsigned precision, Emit&& emit) {
   assert(freq > 0 && precision <= kMaxPrecision && uint64_t{start} + freq <= (uint64_t{1} << precision));
   if (x >= enc_max(freq, precision)) {
     emit(static_cast<uint32_t>(x));
@@ -36,7 +38,7 @@ inline void enc_put(State& x, uint32_t start, uint32_t freq, unsigned precision,
 
 // C(s, x) for a uniform symbol s < 2^bits (f_s = 1, c_s = s): x' = x 2^bits + s, no division.
 template <class Emit>
-inline void enc_put_bits(State& x, uint32_t s, unsigned bits, Emit&& emit) {
+DGMLAB_ALWAYS_INLINE void enc_put_bits(State& x, uint32_t s, unsigned bits, Emit&& emit) {
   assert(bits <= kMaxPrecision && uint64_t{s} < (uint64_t{1} << bits));
   if (x >= ((kLower >> bits) << kWordBits)) {
     emit(static_cast<uint32_t>(x));
@@ -47,13 +49,13 @@ inline void enc_put_bits(State& x, uint32_t s, unsigned bits, Emit&& emit) {
 }
 
 // The slot x' mod M that identifies the next symbol to decode.
-inline uint32_t dec_get(State x, unsigned precision) {
+DGMLAB_ALWAYS_INLINE uint32_t dec_get(State x, unsigned precision) {
   return static_cast<uint32_t>(x & ((State{1} << precision) - 1));
 }
 
 // x = f_s floor(x'/M) + (x' mod M) - c_s, then refill from `next_word()` while below L.
 template <class NextWord>
-inline void dec_advance(State& x, uint32_t start, uint32_t freq, unsigned precision, NextWord&& next_word) {
+DGMLAB_ALWAYS_INLINE void dec_advance(State& x, uint32_t start, uint32_t freq, unsigned precision, NextWord&& next_word) {
   x = freq * (x >> precision) + (x & ((State{1} << precision) - 1)) - start;
   if (x < kLower) x = (x << kWordBits) | next_word();
   assert(x >= kLower && x < (kLower << kWordBits));
@@ -61,7 +63,7 @@ inline void dec_advance(State& x, uint32_t start, uint32_t freq, unsigned precis
 
 // D(x') for a uniform symbol of `bits` bits: x = x' / 2^bits, then refill.
 template <class NextWord>
-inline uint32_t dec_get_bits(State& x, unsigned bits, NextWord&& next_word) {
+DGMLAB_ALWAYS_INLINE uint32_t dec_get_bits(State& x, unsigned bits, NextWord&& next_word) {
   const auto s = static_cast<uint32_t>(x & ((State{1} << bits) - 1));
   x >>= bits;
   if (x < kLower) x = (x << kWordBits) | next_word();

@@ -20,13 +20,30 @@ inline constexpr char kMagic[8] = {'D', 'G', 'M', 'L', 'R', 'A', 'N', 'S'};
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr uint32_t kMaxStreams = uint32_t{1} << 20;
 
+// Little-endian hosts (x86-64, aarch64) move whole words with memcpy; others assemble them byte by byte.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+inline constexpr bool kLittleEndian = true;
+#else
+inline constexpr bool kLittleEndian = false;
+#endif
+
 inline uint64_t checksum(const uint8_t* data, size_t n) {
   uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t w = 0;
-    for (size_t j = 0; j < 8 && i + j < n; ++j) w |= uint64_t{data[i + j]} << (8 * j);
+  const auto mix = [&](uint64_t w) {
     h = (h ^ w) * 0x100000001b3ULL;
     h ^= h >> 29;
+  };
+  size_t i = 0;
+  if (kLittleEndian)
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, data + i, 8);
+      mix(w);
+    }
+  for (; i < n; i += 8) {
+    uint64_t w = 0;
+    for (size_t j = 0; j < 8 && i + j < n; ++j) w |= uint64_t{data[i + j]} << (8 * j);
+    mix(w);
   }
   return h;
 }
@@ -81,8 +98,12 @@ inline std::vector<uint8_t> to_bytes(const Message& msg) {
     detail::put(out, st.words().size(), 8);
     const size_t at = out.size();
     out.resize(at + 4 * st.words().size());
-    for (size_t i = 0; i < st.words().size(); ++i)
-      for (int b = 0; b < 4; ++b) out[at + 4 * i + b] = static_cast<uint8_t>(st.words()[i] >> (8 * b));
+    if (kLittleEndian && !st.words().empty()) {
+      std::memcpy(out.data() + at, st.words().data(), 4 * st.words().size());
+    } else {
+      for (size_t i = 0; i < st.words().size(); ++i)
+        for (int b = 0; b < 4; ++b) out[at + 4 * i + b] = static_cast<uint8_t>(st.words()[i] >> (8 * b));
+    }
   }
   detail::put(out, checksum(out.data(), out.size()), 8);
   return out;
@@ -114,7 +135,13 @@ inline Message from_bytes(const uint8_t* data, size_t size) {
       throw std::invalid_argument("corrupt message: stream " + std::to_string(s) + " has an invalid state");
     if (num_words > (size - in.pos()) / 4) in.need(SIZE_MAX, "the stream words");
     std::vector<uint32_t> words(num_words);
-    for (auto& w : words) w = static_cast<uint32_t>(in.get(4, "the stream words"));
+    in.need(4 * num_words, "the stream words");
+    if (kLittleEndian && num_words > 0) {
+      std::memcpy(words.data(), in.here(), 4 * num_words);
+      in.skip(4 * num_words);
+    } else {
+      for (auto& w : words) w = static_cast<uint32_t>(in.get(4, "the stream words"));
+    }
     msg.stream(s).restore(fresh == 1, head, std::move(words), initial_bits, draws);
   }
   const size_t body = in.pos();
