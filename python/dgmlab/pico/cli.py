@@ -20,8 +20,8 @@ def _ints(text: str) -> list[int]:
 def _pico_args(p: argparse.ArgumentParser, budgets: str) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory (models, results, figures)")
     p.add_argument("--budgets", type=_floats, default=_floats(budgets), help="fractions of blocks kept")
-    p.add_argument("--rounds", type=int, default=2, help="collect / D / R / compressor rounds")
-    p.add_argument("--passes", type=int, default=4, help="masks collected per observation per round")
+    p.add_argument("--rounds", type=int, default=3, help="collect / D / R / compressor rounds")
+    p.add_argument("--passes", type=int, default=16, help="masks collected per observation per round")
     p.add_argument("--epochs", type=int, default=20, help="epochs of D, R and the compressor per round")
     p.add_argument("--step", type=float, default=0.25, help="quantisation step of kept latents")
     p.add_argument("--negative-label", type=float, default=0.25, help="soft label of (x, action on x_hat)")

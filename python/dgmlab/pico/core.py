@@ -2,21 +2,28 @@
 
 >>> # cfg = PICOConfig(budget=0.25, rounds=2); pico = PICO(domain, cfg).fit(domain); mask = pico.masks(feats, rng)
 
-One round (Reddy, Dragan & Levine 2021, as their released code does it):
+One round (Reddy, Dragan & Levine 2021, as their released code does it, with the changes marked *):
 
 1. **Collect.** For ``passes`` masks per training observation (a share ``explore`` drawn uniformly at random,
-   the rest the compressor's top-k), the receiver's latents z_tilde (kept blocks quantised, dropped ones filled),
-   and the action the user takes on the reconstruction, a_hat = argmax user(x_hat).
+   the rest *drawn around the compressor's top-k* with Gumbel noise), the receiver's latents z_tilde (kept blocks
+   quantised, dropped ones filled, *with a fresh fill per pass* where the domain's fill is random) and the action
+   the user takes on the reconstruction, a_hat = argmax user(x_hat).
 2. **Discriminator.** D(x, a) = softmax(g(x))_a is fit with binary cross-entropy: (x, a_user(x)) -> 1,
    (x, a_hat) -> ``negative_label`` (a soft label, because a_hat often *is* the user's action).
 3. **Reward model.** R(x, mask) regresses D(x, a_hat) (the ``agreement`` objective) or 1 - pixel MAE(x, x_hat)
    (the ``perceptual`` baseline) over the collected masks.
-4. **Compressor.** Maximise log R(x, m(x)) through the relaxed mask m = sigmoid((logits - t) / tau) with t set so
-   m sums to rho K; or, with ``rate_lambda > 0``, maximise log R(x, m) - lambda * bits(m) with a straight-through
-   hard mask (logits > 0) so each observation picks its own k.
+4. **Compressor.** ``update="subsets"`` (*default*): the logits l define a policy over k-subsets,
+   P(S | x) = softmax_S(sum_{i in S} l_i), and the compressor maximises E_P[log R(x, S)] + ``entropy`` * H(P)
+   exactly, averaging over all C(K, k) subsets (or ``max_subsets`` sampled ones). R is only ever queried on hard
+   masks of the size it was trained on, and the gradient does not vanish before the policy has settled per
+   observation. ``update="relaxed"`` is the original's estimator: maximise log R(x, m) through the relaxed mask
+   m = sigmoid((logits - t) / tau) with t set so m sums to rho K. It saturates within a few epochs (the logits
+   grow without bound, every relaxed entry ends at 0 or 1, the gradient vanishes) and locks in R's first global
+   preference: one mask for every observation. With ``rate_lambda > 0``: maximise log R(x, m) - lambda * bits(m)
+   with a straight-through hard mask (logits > 0) so each observation picks its own k.
 
-At deployment the compressor keeps its top-k blocks with k drawn by randomised rounding (mean exactly rho K), or
-(rate-aware) the blocks with positive logits.
+At deployment the compressor keeps its top-k blocks (the policy's mode) with k drawn by randomised rounding (mean
+exactly rho K), or (rate-aware) the blocks with positive logits.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from torch import nn
 
 from dgmlab.pico.bitstream import quantize
 from dgmlab.pico.domain import Domain
-from dgmlab.pico.masking import budget_to_k, check_budget, random_mask, relaxed_mask, straight_through_mask, topk_mask
+from dgmlab.pico.masking import budget_to_k, candidate_subsets, check_budget, gumbel_topk_mask, random_mask, \
+    relaxed_mask, straight_through_mask, subset_log_policy, topk_mask
 from dgmlab.pico.nets import Compressor, Discriminator, RewardModel, fit_minibatches
 
 __all__ = ["PICOConfig", "PICO", "collect", "received_latents", "GAUSSIAN_ENTROPY_BITS"]
@@ -50,7 +58,7 @@ class PICOConfig:
     """``agreement`` (PICO) or ``perceptual`` (R regresses 1 - pixel MAE: the perceptual baseline)."""
     rounds: int = 1
     """Collect / D / R / compressor rounds (the original ran one)."""
-    passes: int = 4
+    passes: int = 16
     """Masks collected per training observation per round."""
     explore: float = 0.5
     """Share of collected masks drawn uniformly at random instead of from the compressor."""
@@ -64,8 +72,16 @@ class PICOConfig:
     disc_epochs: int = 20
     reward_epochs: int = 20
     comp_epochs: int = 20
+    update: str = "subsets"
+    """Compressor update: ``subsets`` (exact expectation over k-subsets) or ``relaxed`` (the original's sigmoid)."""
+    entropy: float = 0.1
+    """``subsets``: weight of the policy's entropy (nats) in the compressor's objective. Without it the policy
+    settles on R's first global preference (the gradient towards a better mask for one x scales with the
+    probability the policy still gives that mask); at 0.1 it keeps 3 bits of entropy while learning."""
+    max_subsets: int = 256
+    """``subsets``: above this many k-subsets, the expectation runs over this many sampled ones per batch."""
     temperature: float = 0.5
-    """Temperature of the relaxed mask."""
+    """Temperature of the relaxed mask (``relaxed``) and of the exploration noise around the compressor."""
     step: float = 0.25
     """Quantisation step of kept latents (the same one the bitstream uses)."""
     rate_lambda: float = 0.0
@@ -82,12 +98,22 @@ class PICOConfig:
             raise ValueError("explore must lie in [0, 1] and negative_label in [0, 1)")
         if self.rate_lambda < 0 or not self.step > 0:
             raise ValueError(f"rate_lambda must be >= 0 and step > 0, got {self.rate_lambda}, {self.step}")
+        if self.update not in ("subsets", "relaxed"):
+            raise ValueError(f"update: expected 'subsets' or 'relaxed', got {self.update!r}")
+        if self.entropy < 0 or self.max_subsets < 2 or not self.temperature > 0:
+            raise ValueError(f"entropy must be >= 0, max_subsets >= 2 and temperature > 0, got {self.entropy}, "
+                             f"{self.max_subsets}, {self.temperature}")
 
 
-def received_latents(domain: Domain, mask: np.ndarray, step: float) -> np.ndarray:
-    """What the receiver decodes: kept blocks quantised with ``step``, dropped ones filled by the domain."""
+def received_latents(domain: Domain, mask: np.ndarray, step: float,
+                     rng: np.random.Generator | None = None) -> np.ndarray:
+    """What the receiver decodes: kept blocks quantised with ``step``, dropped ones filled by the domain (with
+    ``rng``: by a fresh draw of its fill, where it has one)."""
     keep = np.repeat(mask, domain.block_size, axis=1)
-    return domain.fill(np.where(keep, quantize(domain.latents, step), np.nan))
+    values = np.where(keep, quantize(domain.latents, step), np.nan)
+    if rng is not None and domain.fill_draw is not None:
+        return domain.fill_draw(values, rng)
+    return domain.fill(values)
 
 
 def _compressor_dim(domain: Domain) -> int:
@@ -103,9 +129,11 @@ def _epochs(model_params, loss_fn, n: int, epochs: int, cfg: PICOConfig, gen: to
     return fit_minibatches(model_params, loss_fn, n, epochs, cfg.batch_size, cfg.lr, gen)
 
 
-def collect(domain: Domain, masks: np.ndarray, step: float) -> dict[str, np.ndarray]:
-    """One pass over the domain with the given (N, K) masks: the user's action on x_hat and the pixel error."""
-    z = received_latents(domain, masks, step)
+def collect(domain: Domain, masks: np.ndarray, step: float,
+            rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """One pass over the domain with the given (N, K) masks: the user's action on x_hat and the pixel error
+    (with ``rng``: under a fresh draw of the receiver's fill)."""
+    z = received_latents(domain, masks, step, rng)
     return {"mask": masks, "action": domain.user_probs(z).argmax(1), "mae": domain.distortion(z)}
 
 
@@ -122,7 +150,8 @@ class PICO:
         self.compressor = Compressor(feature_dim, num_blocks, self.cfg.hidden)
         self.discriminator = Discriminator(disc_feature_dim, num_actions, self.cfg.hidden)
         self.reward = RewardModel(feature_dim, num_blocks, self.cfg.hidden)
-        self.history: dict[str, list[float]] = {"disc": [], "reward": [], "comp": []}
+        self.history: dict[str, list[float]] = {"disc": [], "reward": [], "comp": [], "comp_entropy": [],
+                                                "comp_saturation": []}
 
     @classmethod
     def for_domain(cls, domain: Domain, cfg: PICOConfig | None = None) -> PICO:
@@ -153,7 +182,8 @@ class PICO:
 
     # -- training -----------------------------------------------------------------------------------------------
     def _explore_policy(self, rng: np.random.Generator):
-        """Mask policy for collection: a share ``explore`` of rows random, the rest the compressor's top-k."""
+        """Mask policy for collection: a share ``explore`` of rows random, the rest drawn around the compressor's
+        top-k (Gumbel noise at ``temperature``), so R sees masks near what the compressor would keep."""
         def choose(features: np.ndarray) -> np.ndarray:
             n, num_blocks = len(features), self.shape["num_blocks"]
             if self.cfg.rate_lambda > 0:
@@ -161,17 +191,21 @@ class PICO:
                 own = self.logits(features) > 0
             else:
                 k = budget_to_k(self.cfg.budget, num_blocks, rng, n)
-                own = topk_mask(self.logits(features), k)
+                own = gumbel_topk_mask(self.logits(features), k, rng, self.cfg.temperature)
             explore = rng.random(n) < self.cfg.explore
             return np.where(explore[:, None], random_mask(n, num_blocks, k, rng), own)
 
         return choose
 
     def _collect_round(self, domain: Domain, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``passes`` passes of the exploration policy; the compressor's features are kept only for video domains
+        (elsewhere they are the observations' features in every pass)."""
         passes = []
         for _ in range(self.cfg.passes):
             masks, features = domain.run_policy(self._explore_policy(rng))
-            passes.append({**collect(domain, masks, self.cfg.step), "features": features})
+            passes.append(collect(domain, masks, self.cfg.step, rng))
+            if domain.rollout is not None:
+                passes[-1]["features"] = features
         return {key: np.concatenate([p[key] for p in passes]) for key in passes[0]}
 
     def _train_discriminator(self, x: torch.Tensor, pos: torch.Tensor, data: dict, gen) -> torch.Tensor:
@@ -198,8 +232,33 @@ class PICO:
         self.history["reward"] += _epochs(self.reward.parameters(), loss, len(xs), self.cfg.reward_epochs,
                                           self.cfg, gen)
 
+    def _k_weights(self, num_blocks: int) -> list[tuple[int, float]]:
+        """The two sizes randomised rounding draws (floor and ceil of rho K) with their probabilities."""
+        target = self.cfg.budget * num_blocks
+        lo = int(np.floor(target))
+        return [(k, w) for k, w in ((lo, 1.0 - (target - lo)), (lo + 1, target - lo)) if w > 0]
+
+    def _subsets_loss(self, x: torch.Tensor, logits: torch.Tensor, rng: np.random.Generator,
+                      stats: list[float]) -> torch.Tensor:
+        """-E_P[log R(x, S)] - entropy * H(P) under the subset policy, for each size k randomised rounding draws."""
+        num_blocks, total, entropy = logits.shape[1], 0.0 * logits.sum(), 0.0  # k = 0 or K only: loss 0
+        for k, w in self._k_weights(num_blocks):
+            subsets = torch.as_tensor(candidate_subsets(num_blocks, k, self.cfg.max_subsets, rng))
+            if len(subsets) < 2:  # k = 0 or K: nothing to choose
+                continue
+            logp = subset_log_policy(logits, subsets)
+            p = logp.exp()
+            log_r = torch.log(self.reward.over_masks(x, subsets) + _LOG_EPS)
+            neg_h = (p * logp).sum(-1)
+            total = total + w * (-(p * log_r).sum(-1) + self.cfg.entropy * neg_h).mean()
+            entropy -= w * float(neg_h.detach().mean()) / np.log(2)
+        stats.append(entropy)
+        return total
+
     def _train_compressor(self, x: torch.Tensor, num_blocks: int, bits_per_block: float, gen) -> None:
         k = self.cfg.budget * num_blocks
+        rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
+        stats: list[float] = []
         for p in self.reward.parameters():
             p.requires_grad_(False)
 
@@ -209,7 +268,10 @@ class PICO:
                 m = straight_through_mask(logits)
                 return -(torch.log(self.reward(x[idx], m) + _LOG_EPS)
                          - self.cfg.rate_lambda * bits_per_block * m.sum(-1)).mean()
+            if self.cfg.update == "subsets":
+                return self._subsets_loss(x[idx], logits, rng, stats)
             m = relaxed_mask(logits, k, self.cfg.temperature)
+            stats.append(float(((m < 0.01) | (m > 0.99)).float().mean()))
             return -torch.log(self.reward(x[idx], m) + _LOG_EPS).mean()
 
         try:
@@ -218,10 +280,15 @@ class PICO:
         finally:
             for p in self.reward.parameters():
                 p.requires_grad_(True)
+        if stats:  # per epoch: the policy's mean entropy (bits) or the share of saturated relaxed-mask entries
+            key = "comp_entropy" if self.cfg.update == "subsets" else "comp_saturation"
+            self.history[key] += [float(np.mean(e)) for e in np.array_split(stats, self.cfg.comp_epochs)]
 
     def fit(self, domain: Domain, progress: bool = False) -> PICO:
         """Run ``cfg.rounds`` rounds of collect -> D -> R -> compressor on ``domain``; returns self."""
         self._check(domain)
+        if self.cfg.rate_lambda == 0 and self.cfg.budget * domain.num_blocks in (0, domain.num_blocks):
+            return self  # keep nothing or everything: no choice to learn
         rng = np.random.default_rng(self.cfg.seed)
         for r in range(self.cfg.rounds):
             self.train_round(domain.features, domain.user_actions, self._collect_round(domain, rng),
@@ -248,11 +315,17 @@ class PICO:
         torch.set_num_threads(1)
         gen = torch.Generator().manual_seed(self.cfg.seed + len(self.history["disc"]))
         x, pos = _tensor(features), torch.as_tensor(np.asarray(actions, np.int64))
-        comp_x = _tensor(data["features"]) if "features" in data else x.repeat(len(data["mask"]) // n, 1)
+        # R sees the compressor's features of every collected row; the compressor trains on N of them (each
+        # observation once; for video, N of the rows the rollouts visited)
+        if "features" in data:
+            reward_x = _tensor(data["features"])
+            comp_x = reward_x[torch.randperm(len(reward_x), generator=gen)[:n]]
+        else:
+            reward_x, comp_x = x.repeat(len(data["mask"]) // n, 1), x
         bits_per_block = block_size * max(GAUSSIAN_ENTROPY_BITS - np.log2(self.cfg.step), 0.0)
         d_out = self._train_discriminator(x, pos, data, gen)
         targets = d_out if self.cfg.objective == "agreement" else _tensor(1.0 - data["mae"])
-        self._train_reward(comp_x, data, targets, gen)
+        self._train_reward(reward_x, data, targets, gen)
         self._train_compressor(comp_x, self.shape["num_blocks"], bits_per_block, gen)
 
     # -- persistence --------------------------------------------------------------------------------------------
@@ -274,5 +347,5 @@ class PICO:
         model = cls(**meta["shape"], cfg=PICOConfig(**meta["config"]))
         for name, state in torch.load(path / "pico.pt", weights_only=True).items():
             getattr(model, name).load_state_dict(state)
-        model.history = meta["history"]
+        model.history.update(meta["history"])
         return model

@@ -18,7 +18,7 @@ import numpy as np
 from dgmlab.pico.bitstream import LatentCode, decode, encode
 from dgmlab.pico.core import PICO, PICOConfig
 from dgmlab.pico.domain import Domain
-from dgmlab.pico.masking import budget_to_k, check_budget, random_mask
+from dgmlab.pico.masking import budget_to_k, check_budget, mask_usage, random_mask
 
 __all__ = ["agreement", "evaluate_masks", "evaluate_method", "mean_se", "sweep", "train_or_load", "write_rows"]
 
@@ -46,8 +46,8 @@ def evaluate_masks(domain: Domain, masks: np.ndarray, code: LatentCode) -> tuple
         raise RuntimeError("bitstream round trip changed the mask (a coder bug)")
     z = domain.fill(out.values)
     metrics = {"bits_per_obs": 8.0 * len(data) / len(masks), "bytes": len(data),
-               "blocks_kept": float(masks.sum(1).mean()),
-               "distinct_masks": len(np.unique(masks, axis=0)), "mae": float(domain.distortion(z).mean())}
+               "blocks_kept": float(masks.sum(1).mean()), **mask_usage(masks),
+               "mae": float(domain.distortion(z).mean())}
     metrics.update(agreement(domain.original_probs, domain.user_probs(z)))
     metrics.update({k: float(np.mean(v)) for k, v in domain.extra_metrics(z).items()})
     return metrics, z

@@ -66,7 +66,16 @@ class Discriminator(nn.Module):
 class RewardModel(nn.Module):
     def __init__(self, feature_dim: int, num_blocks: int, hidden: int = 128) -> None:
         super().__init__()
+        self.feature_dim = feature_dim
         self.net = mlp([feature_dim + num_blocks, hidden, hidden, 1])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(torch.cat([x, mask], -1))[:, 0])
+
+    def over_masks(self, x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """(B, C) R(x_b, masks_c) for every observation and every one of C masks (C, K), without repeating x:
+        the first layer's x part is computed once per row and its mask part once per mask."""
+        first = self.net[0]
+        hx = x @ first.weight[:, :self.feature_dim].T + first.bias
+        hm = masks.to(x.dtype) @ first.weight[:, self.feature_dim:].T
+        return torch.sigmoid(self.net[2:](self.net[1](hx[:, None] + hm[None])))[..., 0]
