@@ -1,4 +1,4 @@
-"""PICO's loop on a toy domain where only block 0 decides the user's action."""
+"""PICO's loop on toy domains: only block 0 decides the user's action, or which block decides it varies."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from dgmlab.pico.bitstream import LatentCode
 from dgmlab.pico.core import PICO, PICOConfig
 from dgmlab.pico.domain import Domain, hold_previous_fill
-from dgmlab.pico.bitstream import LatentCode
-from dgmlab.pico.evaluate import evaluate_masks, evaluate_method
+from dgmlab.pico.evaluate import evaluate_masks, evaluate_method, paired_difference
 from dgmlab.pico.masking import candidate_subsets, mask_usage
 
 _spec = importlib.util.spec_from_file_location("pico_toy", Path(__file__).with_name("toy.py"))
@@ -42,6 +43,11 @@ def test_pico_beats_non_adaptive_at_the_same_bits(trained):
     rand = evaluate_method(domain, "random", 0.25, 0.25)
     assert pico["agree_argmax"] > 0.95 > rand["agree_argmax"]
     assert abs(pico["bits_per_obs"] - rand["bits_per_obs"]) < 1.0
+    paired = paired_difference(domain, 0.25, 0.25, ("pico", model), ("random", None))
+    assert paired["diff_argmax"] == pytest.approx(pico["agree_argmax"] - rand["agree_argmax"])
+    assert paired["diff_argmax"] > 5 * paired["diff_argmax_se"] > 0
+    same = paired_difference(domain, 0.25, 0.25, ("pico", model), ("pico", model))
+    assert same["diff_argmax"] == same["diff_argmax_se"] == same["diff_prob"] == 0.0
 
 
 def test_save_load_round_trip(trained, tmp_path):
@@ -105,3 +111,28 @@ def test_the_original_relaxed_update_saturates_and_collapses_to_one_mask():
     model = PICO.for_domain(train, PICOConfig(budget=0.5, rounds=1, update="relaxed")).fit(train)
     assert model.history["comp_saturation"][-1] > 0.9
     assert mask_usage(model.masks(test.features, np.random.default_rng(0)))["distinct_masks"] <= 2
+
+
+def test_gaussian_discriminator_learns_continuous_actions_and_keeps_the_block_that_matters():
+    domain = toy.toy_domain()
+    model = PICO.for_domain(domain, PICOConfig(budget=0.25, rounds=2, discriminator="gaussian")).fit(domain)
+    e = model.cfg.disc_epochs
+    assert model.history["disc"][e - 1] < model.history["disc"][0]
+    assert model.masks(domain.features, np.random.default_rng(0))[:, 0].mean() == 1.0
+    # D scores the user's action on x above a wrong one: a Gaussian score around g(x)
+    x = torch.as_tensor(domain.features)
+    right = torch.as_tensor(domain.action_values(domain.latents), dtype=torch.float32)
+    with torch.no_grad():
+        assert (model.discriminator(x, right) > model.discriminator(x, -right)).float().mean() > 0.9
+
+
+def test_gaussian_discriminator_bad_inputs_are_clear_errors():
+    domain = toy.switch_domain()  # discrete actions only
+    with pytest.raises(ValueError, match="continuous actions"):
+        PICO.for_domain(domain, PICOConfig(discriminator="gaussian"))
+    with pytest.raises(ValueError, match="discriminator"):
+        PICOConfig(discriminator="laplace")
+    model = PICO.for_domain(toy.toy_domain(n=40), PICOConfig(discriminator="gaussian"))
+    data = {"mask": np.ones((40, 4), bool), "action": np.zeros((40, 1)), "mae": np.zeros(40)}
+    with pytest.raises(ValueError, match="continuous actions"):
+        model.train_round(np.zeros((40, 4), np.float32), np.zeros(40, np.int64), data, 1)

@@ -17,7 +17,8 @@ def toy_domain(n: int = 600, blocks: int = 4, seed: int = 0) -> Domain:
     z = np.random.default_rng(seed).standard_normal((n, blocks))
     return Domain(features=z.astype(np.float32), latents=z, block_size=1, original_probs=_probs(z),
                   fill=prior_fill(seed + 1), user_probs=_probs,
-                  distortion=lambda zt: np.abs(zt - z).mean(1), fill_draw=prior_fill_draw)
+                  distortion=lambda zt: np.abs(zt - z).mean(1), fill_draw=prior_fill_draw,
+                  action_values=lambda zt: np.tanh(2.0 * zt[:, :1]))  # a continuous action of block 0 alone
 
 
 def _switch_probs(z: np.ndarray) -> np.ndarray:

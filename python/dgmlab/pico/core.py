@@ -8,8 +8,9 @@ One round (Reddy, Dragan & Levine 2021, as their released code does it, with the
    the rest *drawn around the compressor's top-k* with Gumbel noise), the receiver's latents z_tilde (kept blocks
    quantised, dropped ones filled, *with a fresh fill per pass* where the domain's fill is random) and the action
    the user takes on the reconstruction, a_hat = argmax user(x_hat).
-2. **Discriminator.** D(x, a) = softmax(g(x))_a is fit with binary cross-entropy: (x, a_user(x)) -> 1,
-   (x, a_hat) -> ``negative_label`` (a soft label, because a_hat often *is* the user's action).
+2. **Discriminator.** D(x, a) = softmax(g(x))_a (``discriminator="categorical"``), or for continuous actions
+   (*``"gaussian"``*) the Gaussian score exp(-|g(x) - a|^2 / 2 s^2), is fit with binary cross-entropy:
+   (x, a_user(x)) -> 1, (x, a_hat) -> ``negative_label`` (a soft label, because a_hat often *is* the user's action).
 3. **Reward model.** R(x, mask) regresses D(x, a_hat) (the ``agreement`` objective) or 1 - pixel MAE(x, x_hat)
    (the ``perceptual`` baseline) over the collected masks.
 4. **Compressor.** ``update="subsets"`` (*default*): the logits l define a policy over k-subsets,
@@ -29,6 +30,7 @@ exactly rho K), or (rate-aware) the blocks with positive logits.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from dgmlab.pico.bitstream import quantize
 from dgmlab.pico.domain import Domain
 from dgmlab.pico.masking import budget_to_k, candidate_subsets, check_budget, gumbel_topk_mask, random_mask, \
     relaxed_mask, straight_through_mask, subset_log_policy, topk_mask
-from dgmlab.pico.nets import Compressor, Discriminator, RewardModel, fit_minibatches
+from dgmlab.pico.nets import Compressor, Discriminator, GaussianDiscriminator, RewardModel, fit_minibatches
 
 __all__ = ["PICOConfig", "PICO", "collect", "received_latents", "GAUSSIAN_ENTROPY_BITS"]
 
@@ -56,9 +58,12 @@ class PICOConfig:
     """rho: fraction of latent blocks kept (in expectation). Ignored for masks when ``rate_lambda > 0``."""
     objective: str = "agreement"
     """``agreement`` (PICO) or ``perceptual`` (R regresses 1 - pixel MAE: the perceptual baseline)."""
+    discriminator: str = "categorical"
+    """``categorical``: D(x, a) = softmax(g(x))_a over discrete actions; ``gaussian``: a Gaussian score around g(x)
+    for the domain's continuous actions (``Domain.action_values``)."""
     rounds: int = 1
     """Collect / D / R / compressor rounds (the original ran one)."""
-    passes: int = 16
+    passes: int = 8
     """Masks collected per training observation per round."""
     explore: float = 0.5
     """Share of collected masks drawn uniformly at random instead of from the compressor."""
@@ -92,6 +97,8 @@ class PICOConfig:
         check_budget(self.budget)
         if self.objective not in ("agreement", "perceptual"):
             raise ValueError(f"objective: expected 'agreement' or 'perceptual', got {self.objective!r}")
+        if self.discriminator not in ("categorical", "gaussian"):
+            raise ValueError(f"discriminator: expected 'categorical' or 'gaussian', got {self.discriminator!r}")
         if self.rounds < 1 or self.passes < 1:
             raise ValueError(f"rounds and passes must be >= 1, got {self.rounds}, {self.passes}")
         if not 0 <= self.explore <= 1 or not 0 <= self.negative_label < 1:
@@ -121,6 +128,16 @@ def _compressor_dim(domain: Domain) -> int:
     return domain.features.shape[1] + domain.state_dim
 
 
+def _action_dim(domain: Domain, cfg: PICOConfig) -> int:
+    """Width of the domain's continuous actions for the gaussian discriminator (0 for the categorical one)."""
+    if cfg.discriminator != "gaussian":
+        return 0
+    if domain.action_values is None:
+        raise ValueError("discriminator='gaussian' needs a domain with continuous actions (Domain.action_values); "
+                         "use discriminator='categorical' for discrete ones")
+    return int(np.asarray(domain.action_values(domain.latents[:1])).shape[1])
+
+
 def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a, np.float32))
 
@@ -129,26 +146,37 @@ def _epochs(model_params, loss_fn, n: int, epochs: int, cfg: PICOConfig, gen: to
     return fit_minibatches(model_params, loss_fn, n, epochs, cfg.batch_size, cfg.lr, gen)
 
 
-def collect(domain: Domain, masks: np.ndarray, step: float,
-            rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-    """One pass over the domain with the given (N, K) masks: the user's action on x_hat and the pixel error
-    (with ``rng``: under a fresh draw of the receiver's fill)."""
+def collect(domain: Domain, masks: np.ndarray, step: float, rng: np.random.Generator | None = None,
+            continuous: bool = False) -> dict[str, np.ndarray]:
+    """One pass over the domain with the given (N, K) masks: the user's action on x_hat (its index, or with
+    ``continuous`` its continuous value) and the pixel error (with ``rng``: under a fresh draw of the fill)."""
     z = received_latents(domain, masks, step, rng)
-    return {"mask": masks, "action": domain.user_probs(z).argmax(1), "mae": domain.distortion(z)}
+    action = domain.action_values(z) if continuous else domain.user_probs(z).argmax(1)
+    return {"mask": masks, "action": action, "mae": domain.distortion(z)}
+
+
+def _positives(domain: Domain, cfg: PICOConfig) -> np.ndarray:
+    """The user's actions on the originals, as the discriminator takes them."""
+    return domain.action_values(domain.latents) if cfg.discriminator == "gaussian" else domain.user_actions
 
 
 class PICO:
     """Compressor + discriminator + reward model for one domain shape (features F, K blocks, A actions)."""
 
     def __init__(self, feature_dim: int, num_blocks: int, num_actions: int, block_size: int,
-                 cfg: PICOConfig | None = None, disc_feature_dim: int | None = None) -> None:
+                 cfg: PICOConfig | None = None, disc_feature_dim: int | None = None, action_dim: int = 0) -> None:
+        """``num_actions``: discrete actions; ``action_dim``: width of continuous actions (``gaussian`` only)."""
         self.cfg = cfg or PICOConfig()
         disc_feature_dim = disc_feature_dim or feature_dim
+        gaussian = self.cfg.discriminator == "gaussian"
+        if gaussian and action_dim < 1:
+            raise ValueError("action_dim: the gaussian discriminator needs the width of the continuous actions")
         self.shape = {"feature_dim": feature_dim, "num_blocks": num_blocks, "num_actions": num_actions,
-                      "block_size": block_size, "disc_feature_dim": disc_feature_dim}
+                      "block_size": block_size, "disc_feature_dim": disc_feature_dim, "action_dim": action_dim}
         torch.manual_seed(self.cfg.seed)
         self.compressor = Compressor(feature_dim, num_blocks, self.cfg.hidden)
-        self.discriminator = Discriminator(disc_feature_dim, num_actions, self.cfg.hidden)
+        self.discriminator = (GaussianDiscriminator(disc_feature_dim, action_dim, self.cfg.hidden) if gaussian
+                              else Discriminator(disc_feature_dim, num_actions, self.cfg.hidden))
         self.reward = RewardModel(feature_dim, num_blocks, self.cfg.hidden)
         self.history: dict[str, list[float]] = {"disc": [], "reward": [], "comp": [], "comp_entropy": [],
                                                 "comp_saturation": []}
@@ -156,14 +184,15 @@ class PICO:
     @classmethod
     def for_domain(cls, domain: Domain, cfg: PICOConfig | None = None) -> PICO:
         return cls(_compressor_dim(domain), domain.num_blocks, domain.num_actions, domain.block_size, cfg,
-                   domain.features.shape[1])
+                   domain.features.shape[1], _action_dim(domain, cfg or PICOConfig()))
 
     def _check(self, domain: Domain) -> None:
         got = (_compressor_dim(domain), domain.num_blocks, domain.num_actions, domain.block_size,
-               domain.features.shape[1])
+               domain.features.shape[1], _action_dim(domain, self.cfg))
         if got != tuple(self.shape.values()):
-            raise ValueError(f"domain shape (compressor features, blocks, actions, block_size, features) = {got} "
-                             f"does not match this PICO model's {tuple(self.shape.values())}")
+            raise ValueError(f"domain shape (compressor features, blocks, actions, block_size, features, "
+                             f"continuous actions) = {got} does not match this PICO model's "
+                             f"{tuple(self.shape.values())}")
 
     # -- deployment ---------------------------------------------------------------------------------------------
     def logits(self, features: np.ndarray) -> np.ndarray:
@@ -203,7 +232,7 @@ class PICO:
         passes = []
         for _ in range(self.cfg.passes):
             masks, features = domain.run_policy(self._explore_policy(rng))
-            passes.append(collect(domain, masks, self.cfg.step, rng))
+            passes.append(collect(domain, masks, self.cfg.step, rng, self.cfg.discriminator == "gaussian"))
             if domain.rollout is not None:
                 passes[-1]["features"] = features
         return {key: np.concatenate([p[key] for p in passes]) for key in passes[0]}
@@ -211,7 +240,8 @@ class PICO:
     def _train_discriminator(self, x: torch.Tensor, pos: torch.Tensor, data: dict, gen) -> torch.Tensor:
         reps = len(data["action"]) // len(x)  # positives repeated so both classes weigh the same
         xs = x.repeat(2 * reps, 1)
-        acts = torch.cat([pos.repeat(reps), torch.as_tensor(data["action"])])
+        negatives = torch.as_tensor(data["action"]).to(pos.dtype)
+        acts = torch.cat([pos.repeat(reps, *([1] * (pos.dim() - 1))), negatives])
         labels = torch.cat([torch.ones(reps * len(pos)), torch.full((reps * len(pos),), self.cfg.negative_label)])
         bce = nn.BCELoss()
 
@@ -221,7 +251,7 @@ class PICO:
         self.history["disc"] += _epochs(self.discriminator.parameters(), loss, len(xs), self.cfg.disc_epochs,
                                         self.cfg, gen)
         with torch.no_grad():
-            return self.discriminator(x.repeat(reps, 1), torch.as_tensor(data["action"]))
+            return self.discriminator(x.repeat(reps, 1), negatives)
 
     def _train_reward(self, xs: torch.Tensor, data: dict, targets: torch.Tensor, gen) -> None:
         masks = _tensor(data["mask"])
@@ -284,26 +314,31 @@ class PICO:
             key = "comp_entropy" if self.cfg.update == "subsets" else "comp_saturation"
             self.history[key] += [float(np.mean(e)) for e in np.array_split(stats, self.cfg.comp_epochs)]
 
-    def fit(self, domain: Domain, progress: bool = False) -> PICO:
-        """Run ``cfg.rounds`` rounds of collect -> D -> R -> compressor on ``domain``; returns self."""
+    def fit(self, domain: Domain, progress: bool = False,
+            after_round: Callable[[int], None] | None = None) -> PICO:
+        """Run ``cfg.rounds`` rounds of collect -> D -> R -> compressor on ``domain`` (calling ``after_round(r)``
+        after each, e.g. to measure the compressor); returns self."""
         self._check(domain)
         if self.cfg.rate_lambda == 0 and self.cfg.budget * domain.num_blocks in (0, domain.num_blocks):
             return self  # keep nothing or everything: no choice to learn
         rng = np.random.default_rng(self.cfg.seed)
         for r in range(self.cfg.rounds):
-            self.train_round(domain.features, domain.user_actions, self._collect_round(domain, rng),
+            self.train_round(domain.features, _positives(domain, self.cfg), self._collect_round(domain, rng),
                              domain.block_size)
             if progress:
                 h = self.history
                 print(f"round {r + 1}/{self.cfg.rounds}: D {h['disc'][-1]:.4f} R {h['reward'][-1]:.5f} "
                       f"C {h['comp'][-1]:.4f}", flush=True)
+            if after_round is not None:
+                after_round(r)
         return self
 
     def train_round(self, features: np.ndarray, actions: np.ndarray, data: dict[str, np.ndarray],
                     block_size: int) -> None:
-        """D -> R -> compressor on collected ``data`` (``mask`` (P*N, K), ``action`` on x_hat (P*N,), ``mae``,
-        optionally the compressor's ``features`` (P*N, F') when they differ from ``features``) for observations
-        ``features`` (N, F) on which the user took ``actions`` (N,) (the positives).
+        """D -> R -> compressor on collected ``data`` (``mask`` (P*N, K), ``action`` on x_hat (P*N,) or, for the
+        gaussian discriminator, (P*N, A), ``mae``, optionally the compressor's ``features`` (P*N, F') when they
+        differ from ``features``) for observations ``features`` (N, F) on which the user took ``actions`` (N,) or
+        (N, A) (the positives).
 
         Rows of ``data`` are ``passes`` blocks of N in the order of ``features``; human labels come in this way.
         """
@@ -314,7 +349,12 @@ class PICO:
                              f"positives")
         torch.set_num_threads(1)
         gen = torch.Generator().manual_seed(self.cfg.seed + len(self.history["disc"]))
-        x, pos = _tensor(features), torch.as_tensor(np.asarray(actions, np.int64))
+        gaussian = self.cfg.discriminator == "gaussian"
+        x = _tensor(features)
+        pos = _tensor(actions) if gaussian else torch.as_tensor(np.asarray(actions, np.int64))
+        if gaussian and (pos.dim() != 2 or pos.shape[1] != self.shape["action_dim"]):
+            raise ValueError(f"actions: the gaussian discriminator expects continuous actions (N, "
+                             f"{self.shape['action_dim']}), got {tuple(pos.shape)}")
         # R sees the compressor's features of every collected row; the compressor trains on N of them (each
         # observation once; for video, N of the rows the rollouts visited)
         if "features" in data:

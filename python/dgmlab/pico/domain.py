@@ -45,6 +45,9 @@ class Domain:
     None: the compressor sees ``features`` and masks do not depend on each other."""
     state_dim: int = 0
     """Width of the receiver state that ``rollout`` appends to ``features`` for the compressor."""
+    action_values: Callable[[np.ndarray], np.ndarray] | None = None
+    """Optional (N, L) received latents -> (N, A) the user's continuous action (e.g. steering, gas, brake), for the
+    Gaussian-score discriminator; its value on ``latents`` is the action on the original."""
     fill_draw: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
     """Optional ``fill`` with fresh randomness from a generator. Training data are collected with it, so the reward
     model learns the agreement *expected* over the receiver's fills instead of one fixed draw's luck per training

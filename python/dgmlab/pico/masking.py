@@ -113,7 +113,8 @@ def mask_usage(masks: np.ndarray) -> dict[str, object]:
     masks = np.asarray(masks, bool)
     _, counts = np.unique(masks, axis=0, return_counts=True)
     p = counts / counts.sum()
-    return {"distinct_masks": int(len(counts)), "mask_entropy_bits": float(max(-(p * np.log2(p)).sum(), 0.0)),
+    entropy = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one mask gives 0.0, not -0.0
+    return {"distinct_masks": len(counts), "mask_entropy_bits": entropy,
             "keep_rates": [round(float(v), 4) for v in masks.mean(0)]}
 
 
