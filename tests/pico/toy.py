@@ -29,8 +29,9 @@ def _switch_probs(z: np.ndarray) -> np.ndarray:
 
 
 def switch_domain(n: int = 800, seed: int = 0) -> Domain:
-    """4 blocks, keep 2: the right mask is {0, 2} where z_2 > 0 and {1, 2} elsewhere (agreement ~1); every fixed
-    pair of blocks gets about 3/4, because the receiver's fill guesses the dropped selector or digit at random."""
+    """4 blocks, keep 2: the right mask is {0, 2} where z_2 > 0 and {1, 2} elsewhere (or {0, 1} where z_0 and z_1
+    have the same sign: whichever the fill selects, the user's action is right); every fixed pair of blocks gets
+    about 3/4, because the receiver's fill guesses the dropped selector or block at random."""
     z = np.random.default_rng(seed).standard_normal((n, 4))
     return Domain(features=z.astype(np.float32), latents=z, block_size=1, original_probs=_switch_probs(z),
                   fill=prior_fill(seed + 1), user_probs=_switch_probs,
