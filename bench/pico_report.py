@@ -29,7 +29,7 @@ def agreement_table(rows: list[dict]) -> str:
     steer = any("steer_abs_err" in r for r in rows)
     has_prob = not steer  # the controller is deterministic: its "probabilities" are one-hot
     head = "| method | setting | bits / obs | agreement (argmax) | " + ("agreement (mean prob) | " if has_prob else "")
-    head += ("steering abs. error | " if steer else "") + "pixel MAE | distinct masks |"
+    head += ("steering abs. error | " if steer else "") + "pixel MAE | distinct masks | mask entropy (bits) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in sorted(rows, key=lambda r: (list(_NAMES).index(r["method"]), r["bits_per_obs"])):
         cells = [_NAMES[r["method"]], _setting(r), f"{r['bits_per_obs']:.1f}",
@@ -38,8 +38,20 @@ def agreement_table(rows: list[dict]) -> str:
             cells.append(f"{r['agree_prob']:.3f} ± {r['agree_prob_se']:.3f}")
         if steer:
             cells.append(f"{r['steer_abs_err']:.3f}")
-        cells += [f"{r['mae']:.3f}", str(r.get("distinct_masks", "–"))]
+        entropy = r.get("mask_entropy_bits")
+        cells += [f"{r['mae']:.3f}", str(r.get("distinct_masks", "–")), "–" if entropy is None else f"{entropy:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(rows: list[dict]) -> str:
+    lines = ["| ρ | PICO − perceptual (argmax) | PICO − perceptual (mean prob) | PICO − non-adaptive (argmax) |",
+             "|---|---:|---:|---:|"]
+    for budget in dict.fromkeys(r["budget"] for r in rows):
+        by = {r["b"]: r for r in rows if r["budget"] == budget}
+        p, n = by["perceptual"], by["random"]
+        lines.append(f"| {budget:g} | {p['diff_argmax']:+.3f} ± {p['diff_argmax_se']:.3f} | {p['diff_prob']:+.3f} ± "
+                     f"{p['diff_prob_se']:.3f} | {n['diff_argmax']:+.3f} ± {n['diff_argmax_se']:.3f} |")
     return "\n".join(lines)
 
 
@@ -60,6 +72,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = json.loads((args.run / "results.json").read_text())
     print(agreement_table(rows))
+    if (args.run / "paired.json").is_file():
+        print()
+        print(paired_table(json.loads((args.run / "paired.json").read_text())))
     episodes = args.run / "closed_loop_episodes.jsonl"
     if episodes.is_file():  # summarised from the per-track rows, so a run still going reports what it has
         from dgmlab.pico.car_sweep import summarise_closed_loop
@@ -70,7 +85,7 @@ def main() -> None:
         plot_scores(summary, args.out / "closed_loop.png")
         print()
         print(closed_loop_table(summary))
-    for name in ("results.json", "closed_loop_episodes.jsonl", "agreement.png", "gallery.png",
+    for name in ("results.json", "paired.json", "closed_loop_episodes.jsonl", "agreement.png", "gallery.png",
                  "models/digits_models.json"):
         if (args.run / name).is_file():
             shutil.copy(args.run / name, args.out / Path(name).name)

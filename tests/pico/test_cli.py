@@ -23,6 +23,9 @@ def test_digits_tiny_end_to_end_and_the_human_path(tmp_path, monkeypatch):
         assert 0 <= r["agree_argmax"] <= 1 and r["bits_per_obs"] > 0
     for name in ("results.csv", "agreement.png", "gallery.png", "models/pico_0.25/pico.pt"):
         assert (out / name).is_file(), name
+    paired = json.loads((out / "paired.json").read_text())  # PICO minus each baseline, on the same digits
+    assert {(r["budget"], r["b"]) for r in paired} == {(b, m) for b in (0.25, 0.5) for m in ("perceptual", "random")}
+    assert all(-1 <= r["diff_argmax"] <= 1 and r["diff_argmax_se"] >= 0 for r in paired)
     stamp = (out / "models" / "pico_0.25" / "pico.pt").stat().st_mtime_ns
     assert main(argv) == 0  # a re-run loads the trained models
     assert (out / "models" / "pico_0.25" / "pico.pt").stat().st_mtime_ns == stamp
@@ -120,3 +123,20 @@ def test_uncompressed_driver_is_the_world_models_agent(wm_run):
         env.close()
     assert ours["score"] == score
     assert np.array_equal(ours["log"]["action"].astype(np.float32), theirs["action"])
+
+
+def test_car_continuous_actions_train_the_gaussian_discriminator(wm_run, tmp_path):
+    """The car domain's continuous actions are the controller's, and a PICO round runs on them."""
+    from dgmlab.pico.car_racing import car_domain, load_car_models, record_episodes
+    from dgmlab.pico.core import PICO, PICOConfig
+
+    models = load_car_models(wm_run)
+    data = record_episodes(models, [5], 10, tmp_path / "ep.npz")
+    domain = car_domain(models, data)
+    assert np.allclose(domain.action_values(data["mu"]), data["action"], atol=1e-6)  # what the agent did
+    cfg = PICOConfig(budget=0.25, rounds=1, passes=1, disc_epochs=2, reward_epochs=1, comp_epochs=1,
+                     discriminator="gaussian")
+    model = PICO.for_domain(domain, cfg).fit(domain)
+    assert model.shape["action_dim"] == 3 and len(model.history["disc"]) == 2
+    masks, _ = domain.run_policy(lambda f: model.masks(f, np.random.default_rng(0)))
+    assert masks.shape == (10, 8) and (masks.sum(1) == 2).all()

@@ -167,12 +167,17 @@ def _rollout(data: dict[str, np.ndarray], features: np.ndarray, step: float):
 
 def car_domain(models: CarModels, data: dict[str, np.ndarray], steer_threshold: float = 0.1,
                step: float = 0.25) -> Domain:
-    """The domain over recorded frames: features [mu, h], user = the controller's discretised steering; the
-    compressor also sees the latents the receiver holds (hold-previous, kept blocks quantised with ``step``)."""
+    """The domain over recorded frames: features [mu, h], user = the controller's discretised steering (its
+    continuous (steering, gas, brake) for the gaussian discriminator); the compressor also sees the latents the
+    receiver holds (hold-previous, kept blocks quantised with ``step``)."""
     h, frames = data["h"], data["obs"]
 
+    def actions(z: np.ndarray) -> np.ndarray:
+        """The controller's (steering, gas, brake) on received latents."""
+        return np.array([models.controller.act(zi, hi) for zi, hi in zip(z, h)], np.float64)
+
     def steer(z: np.ndarray) -> np.ndarray:
-        return np.array([models.controller.act(zi, hi)[0] for zi, hi in zip(z, h)])
+        return actions(z)[:, 0]
 
     def probs(z: np.ndarray) -> np.ndarray:
         return np.eye(3)[steer_class(steer(z), steer_threshold)]
@@ -192,4 +197,4 @@ def car_domain(models: CarModels, data: dict[str, np.ndarray], steer_threshold: 
     return Domain(features=features, latents=data["mu"], block_size=BLOCK_SIZE, original_probs=probs(data["mu"]),
                   fill=hold_previous_fill(data["starts"]), user_probs=probs, distortion=distortion,
                   extra_metrics=lambda z: {"steer_abs_err": np.abs(steer(z) - true_steer)},
-                  rollout=_rollout(data, features, step), state_dim=data["mu"].shape[1])
+                  rollout=_rollout(data, features, step), state_dim=data["mu"].shape[1], action_values=actions)

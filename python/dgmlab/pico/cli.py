@@ -21,10 +21,12 @@ def _pico_args(p: argparse.ArgumentParser, budgets: str) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory (models, results, figures)")
     p.add_argument("--budgets", type=_floats, default=_floats(budgets), help="fractions of blocks kept")
     p.add_argument("--rounds", type=int, default=2, help="collect / D / R / compressor rounds")
-    p.add_argument("--passes", type=int, default=4, help="masks collected per observation per round")
+    p.add_argument("--passes", type=int, default=8, help="masks collected per observation per round")
     p.add_argument("--epochs", type=int, default=20, help="epochs of D, R and the compressor per round")
     p.add_argument("--step", type=float, default=0.25, help="quantisation step of kept latents")
     p.add_argument("--negative-label", type=float, default=0.25, help="soft label of (x, action on x_hat)")
+    p.add_argument("--discriminator", choices=("categorical", "gaussian"), default="categorical",
+                   help="user model: softmax over discrete actions, or a Gaussian score on continuous ones")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -79,7 +81,8 @@ def _config(args: argparse.Namespace):
 
     e = args.epochs
     return PICOConfig(rounds=args.rounds, passes=args.passes, disc_epochs=e, reward_epochs=e, comp_epochs=e,
-                      step=args.step, negative_label=args.negative_label, seed=args.seed)
+                      step=args.step, negative_label=args.negative_label, discriminator=args.discriminator,
+                      seed=args.seed)
 
 
 def _digits(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dgmlab.pico.domain import Domain, prior_fill
+from dgmlab.pico.domain import Domain, prior_fill, prior_fill_draw
 from dgmlab.pico.nets import fit_minibatches, mlp
 
 __all__ = ["DigitsConfig", "load_digits_split", "DigitsVAE", "train_digits_models", "load_digits_models",
@@ -143,4 +143,4 @@ def digits_domain(x: np.ndarray, vae: DigitsVAE, clf: nn.Module, fill_seed: int 
         mu = vae.encode(torch.from_numpy(x))[0].numpy().astype(np.float64)
     return Domain(features=x, latents=mu, block_size=1, original_probs=classify(clf, x),
                   fill=prior_fill(fill_seed), user_probs=lambda z: classify(clf, reconstruct(vae, z)),
-                  distortion=lambda z: np.abs(reconstruct(vae, z) - x).mean(1))
+                  distortion=lambda z: np.abs(reconstruct(vae, z) - x).mean(1), fill_draw=prior_fill_draw)

@@ -1,6 +1,7 @@
 """The digits experiment: PICO vs non-adaptive vs perceptual vs JPEG / WebP, agreement vs real bits per digit.
 
-Writes to ``out/``: ``results.json`` / ``results.csv`` (one row per method and budget or quality),
+Writes to ``out/``: ``results.json`` / ``results.csv`` (one row per method and budget or quality), ``paired.json``
+/ ``.csv`` (PICO minus perceptual and minus non-adaptive agreement per budget, paired over the same test digits),
 ``agreement.png``, ``gallery.png`` (originals beside PICO and non-adaptive reconstructions at one budget; column titles: the digit the
 classifier reads in each row),
 the digits models and one PICO model directory per (objective, budget), which re-runs load instead of retraining.
@@ -17,7 +18,7 @@ from dgmlab.pico.bitstream import LatentCode
 from dgmlab.pico.core import PICO, PICOConfig
 from dgmlab.pico.digits import DigitsConfig, classify, digits_domain, load_digits_split, reconstruct, \
     train_digits_models
-from dgmlab.pico.evaluate import agreement, evaluate_masks, sweep, train_or_load, write_rows
+from dgmlab.pico.evaluate import agreement, evaluate_masks, paired_difference, sweep, train_or_load, write_rows
 from dgmlab.pico.image_codecs import CODECS, codec_roundtrip
 
 __all__ = ["run_digits"]
@@ -58,6 +59,9 @@ def run_digits(out: str | Path, budgets: list[float], base: PICOConfig, digits_c
     log = (lambda r: print(f"{r['method']:>10} rho={r['budget']:.3f} bits={r['bits_per_obs']:7.2f} "
                            f"agree={r['agree_argmax']:.3f}", flush=True)) if progress else (lambda r: None)
     rows = sweep(test, list(budgets), base.step, model_for, log=log, seed=base.seed)
+    pico_vs = [paired_difference(test, b, base.step, ("pico", model_for("pico", b)), (other, model_for(other, b)),
+                                 base.seed) for b in budgets for other in ("perceptual", "random")]
+    write_rows(pico_vs, out, "paired")
     for lam in rate_lambdas:
         cfg = replace(base, rate_lambda=lam, budget=0.5)
         model = train_or_load(out / "models" / f"pico_rate_{lam:g}", train, cfg, progress)

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Domain", "prior_fill", "hold_previous_fill"]
+__all__ = ["Domain", "prior_fill", "prior_fill_draw", "hold_previous_fill"]
 
 
 @dataclass
@@ -45,6 +45,13 @@ class Domain:
     None: the compressor sees ``features`` and masks do not depend on each other."""
     state_dim: int = 0
     """Width of the receiver state that ``rollout`` appends to ``features`` for the compressor."""
+    action_values: Callable[[np.ndarray], np.ndarray] | None = None
+    """Optional (N, L) received latents -> (N, A) the user's continuous action (e.g. steering, gas, brake), for the
+    Gaussian-score discriminator; its value on ``latents`` is the action on the original."""
+    fill_draw: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+    """Optional ``fill`` with fresh randomness from a generator. Training data are collected with it, so the reward
+    model learns the agreement *expected* over the receiver's fills instead of one fixed draw's luck per training
+    observation (which does not carry over to new observations). None: ``fill`` is used (e.g. hold-previous)."""
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -86,6 +93,11 @@ def prior_fill(seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
         return np.where(np.isnan(values), noise, values)
 
     return fill
+
+
+def prior_fill_draw(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`prior_fill` with a fresh N(0, 1) draw from ``rng`` (for collecting training data)."""
+    return np.where(np.isnan(values), rng.standard_normal(values.shape), values)
 
 
 def hold_previous_fill(episode_starts: np.ndarray, initial: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:

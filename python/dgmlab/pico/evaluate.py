@@ -18,9 +18,10 @@ import numpy as np
 from dgmlab.pico.bitstream import LatentCode, decode, encode
 from dgmlab.pico.core import PICO, PICOConfig
 from dgmlab.pico.domain import Domain
-from dgmlab.pico.masking import budget_to_k, check_budget, random_mask
+from dgmlab.pico.masking import budget_to_k, check_budget, mask_usage, random_mask
 
-__all__ = ["agreement", "evaluate_masks", "evaluate_method", "mean_se", "sweep", "train_or_load", "write_rows"]
+__all__ = ["agreement", "evaluate_masks", "evaluate_method", "mean_se", "paired_difference", "sweep", "train_or_load",
+           "write_rows"]
 
 
 def mean_se(values: np.ndarray) -> tuple[float, float]:
@@ -46,16 +47,16 @@ def evaluate_masks(domain: Domain, masks: np.ndarray, code: LatentCode) -> tuple
         raise RuntimeError("bitstream round trip changed the mask (a coder bug)")
     z = domain.fill(out.values)
     metrics = {"bits_per_obs": 8.0 * len(data) / len(masks), "bytes": len(data),
-               "blocks_kept": float(masks.sum(1).mean()),
-               "distinct_masks": len(np.unique(masks, axis=0)), "mae": float(domain.distortion(z).mean())}
+               "blocks_kept": float(masks.sum(1).mean()), **mask_usage(masks),
+               "mae": float(domain.distortion(z).mean())}
     metrics.update(agreement(domain.original_probs, domain.user_probs(z)))
     metrics.update({k: float(np.mean(v)) for k, v in domain.extra_metrics(z).items()})
     return metrics, z
 
 
-def evaluate_method(domain: Domain, method: str, budget: float, step: float, model: PICO | None = None,
-                    seed: int = 0) -> dict[str, float]:
-    """Metrics of ``method`` (``pico``, ``perceptual``: need ``model``; ``random``: non-adaptive) at ``budget``."""
+def _method_masks(domain: Domain, method: str, budget: float, step: float, model: PICO | None,
+                  seed: int) -> tuple[np.ndarray, LatentCode]:
+    """The masks ``method`` sends at ``budget`` (seeded, so every call gives the same ones) and their code."""
     check_budget(budget)
     rng = np.random.default_rng(seed)
     if method == "random":
@@ -67,8 +68,31 @@ def evaluate_method(domain: Domain, method: str, budget: float, step: float, mod
         code = LatentCode(domain.block_size, step, None if model.cfg.rate_lambda > 0 else budget)
     else:
         raise ValueError(f"method {method!r} needs a trained PICO model")
-    metrics, _ = evaluate_masks(domain, masks, code)
+    return masks, code
+
+
+def evaluate_method(domain: Domain, method: str, budget: float, step: float, model: PICO | None = None,
+                    seed: int = 0) -> dict[str, float]:
+    """Metrics of ``method`` (``pico``, ``perceptual``: need ``model``; ``random``: non-adaptive) at ``budget``."""
+    metrics, _ = evaluate_masks(domain, *_method_masks(domain, method, budget, step, model, seed))
     return {"method": method, "budget": budget, "step": step, **metrics}
+
+
+def paired_difference(domain: Domain, budget: float, step: float, a: tuple[str, PICO | None],
+                      b: tuple[str, PICO | None], seed: int = 0) -> dict[str, float | str]:
+    """Agreement of method ``a`` minus that of ``b`` (each a (method, model) pair) on the same observations, with
+    the standard error of the per-observation difference (tighter than comparing two means' error bars)."""
+    shown = []
+    for method, model in (a, b):
+        z = evaluate_masks(domain, *_method_masks(domain, method, budget, step, model, seed))[1]
+        shown.append(domain.user_probs(z))
+    target = domain.user_actions
+    rows = np.arange(len(target))
+    diff_prob = shown[0][rows, target] - shown[1][rows, target]
+    diff_match = (shown[0].argmax(1) == target).astype(float) - (shown[1].argmax(1) == target)
+    (p, p_se), (m, m_se) = mean_se(diff_prob), mean_se(diff_match)
+    return {"a": a[0], "b": b[0], "budget": budget, "diff_argmax": m, "diff_argmax_se": m_se, "diff_prob": p,
+            "diff_prob_se": p_se}
 
 
 def sweep(domain: Domain, budgets: list[float], step: float, train: Callable[[str, float], PICO | None],

@@ -124,6 +124,8 @@ def train_on_labels(model: PICO, queries: str | Path, labels: str | Path) -> PIC
     """One PICO round (D -> R -> compressor) on human labels; returns the model."""
     if model.cfg.objective != "agreement":
         raise ValueError("human labels train the agreement objective; got a perceptual-objective model")
+    if model.cfg.discriminator != "categorical":
+        raise ValueError("human labels are discrete actions: the model needs discriminator='categorical'")
     with np.load(queries) as q:
         masks, features, n = q["masks"], q["features"], int(q["n"])
         num_queries = len(q["images"])

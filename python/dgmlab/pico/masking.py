@@ -8,15 +8,22 @@
 A budget rho in [0, 1] keeps ``rho * K`` of the K latent blocks *in expectation*: k = floor(rho K) + Bernoulli(frac),
 so the mean rate is exactly the budget (the paper's deployment rule). :func:`k_distribution` gives the same law
 as probabilities, which the bitstream uses to code k in (almost) zero bits when rho K is an integer.
+
+The compressor's logits l define a policy over the k-subsets S of blocks, P(S | x) = softmax_S(sum_{i in S} l_i / T)
+(:func:`subset_log_policy`); its mode is the top-k of l (what deployment keeps), :func:`gumbel_topk_mask` draws
+exploratory masks around it, and :func:`candidate_subsets` lists the subsets the training loss averages over.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
+from math import comb
+
 import numpy as np
 import torch
 
-__all__ = ["check_budget", "budget_to_k", "k_distribution", "topk_mask", "random_mask", "relaxed_mask",
-           "straight_through_mask"]
+__all__ = ["check_budget", "budget_to_k", "k_distribution", "topk_mask", "random_mask", "gumbel_topk_mask",
+           "candidate_subsets", "subset_log_policy", "relaxed_mask", "straight_through_mask", "mask_usage"]
 
 
 def check_budget(rho: float) -> float:
@@ -67,6 +74,48 @@ def topk_mask(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
 def random_mask(num_rows: int, num_blocks: int, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The non-adaptive baseline: k[i] blocks chosen uniformly at random for each row."""
     return topk_mask(rng.random((num_rows, num_blocks)), k)
+
+
+def gumbel_topk_mask(logits: np.ndarray, k: np.ndarray, rng: np.random.Generator,
+                     temperature: float = 1.0) -> np.ndarray:
+    """Exploration around the compressor: top-k of logits / T + Gumbel noise (a draw of k blocks without
+    replacement, each next block with probability proportional to exp(l_i / T))."""
+    logits = np.asarray(logits, np.float64)
+    return topk_mask(logits / temperature + rng.gumbel(size=logits.shape), k)
+
+
+def candidate_subsets(num_blocks: int, k: int, max_subsets: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, K) bool: all C(K, k) subsets of k blocks, or ``max_subsets`` distinct uniformly drawn ones if there are
+    more (then the training loss is a sampled-softmax approximation of the full expectation)."""
+    if not 0 <= k <= num_blocks:
+        raise ValueError(f"k: expected 0 <= k <= {num_blocks}, got {k}")
+    if comb(num_blocks, k) <= max_subsets:
+        rows = list(combinations(range(num_blocks), k))
+    else:
+        seen: set[tuple[int, ...]] = set()
+        while len(seen) < max_subsets:
+            seen.add(tuple(sorted(rng.choice(num_blocks, k, replace=False).tolist())))
+        rows = sorted(seen)
+    out = np.zeros((len(rows), num_blocks), bool)
+    for i, row in enumerate(rows):
+        out[i, list(row)] = True
+    return out
+
+
+def subset_log_policy(logits: torch.Tensor, subsets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """(B, C) log P(S_c | x) = log_softmax_c(sum_{i in S_c} l_i / T) over the candidate subsets (C, K)."""
+    return torch.log_softmax(logits @ subsets.to(logits.dtype).T / temperature, -1)
+
+
+def mask_usage(masks: np.ndarray) -> dict[str, object]:
+    """How observation-adaptive a set of (N, K) masks is: distinct masks, entropy (bits) of the empirical mask
+    distribution (0 = one mask for everything), and each block's keep rate."""
+    masks = np.asarray(masks, bool)
+    _, counts = np.unique(masks, axis=0, return_counts=True)
+    p = counts / counts.sum()
+    entropy = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one mask gives 0.0, not -0.0
+    return {"distinct_masks": len(counts), "mask_entropy_bits": entropy,
+            "keep_rates": [round(float(v), 4) for v in masks.mean(0)]}
 
 
 def relaxed_mask(logits: torch.Tensor, k: float, temperature: float = 1.0, iters: int = 40) -> torch.Tensor:
