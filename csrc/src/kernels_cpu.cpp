@@ -27,21 +27,26 @@ void keep_first(Failure& first, const Failure& f) {
   if (first.code == 0 || f.index < first.index) first = f;
 }
 
-// One matrix with block size B (cholesky_ar.hpp), computed in `aligned` (4 d^2 doubles on a 64-byte boundary): J
-// is copied there and L, A copied out, so that the blocked loops' vector loads never split across cache lines (J J^T
-// took 1.7x less time at d = 256 with AVX-512 here); the copies cost O(d^2) against the conversion's O(d^3).
+bool aligned64(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 64 == 0; }
+
+// One matrix with block size B (cholesky_ar.hpp). The blocked loops' vector loads must not split across cache lines
+// (J J^T took 1.7x less time at d = 256 with AVX-512 here), so the kernel works on J, L and A starting on 64-byte
+// boundaries: each of them that does not is copied into (J) or out of (L, A) `aligned`, 4 d^2 doubles on a 64-byte
+// boundary (O(d^2) against the conversion's O(d^3)). Torch tensors are 64-byte aligned, numpy arrays 16-byte. The
+// first d^2 doubles of `aligned` are the scratch for L^-1.
 template <int B>
 DGMLAB_CHOLESKY_INLINE cholesky_ar::Result cholesky_to_ar_aligned(const double* J, int d, double sigma,
                                                                  double max_cond, double* L, double* A,
                                                                  double* std_dev, double* aligned) {
   const std::size_t dd = static_cast<std::size_t>(d) * d;
-  double* Ja = aligned;
-  double* La = Ja + dd;
-  double* Aa = La + dd;
-  std::copy(J, J + dd, Ja);
-  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar<B>(Ja, d, sigma, max_cond, La, Aa, std_dev, Aa + dd);
-  std::copy(La, La + dd, L);
-  std::copy(Aa, Aa + dd, A);
+  double* M = aligned;
+  const double* Ja = aligned64(J) ? J : M + dd;
+  double* La = aligned64(L) ? L : M + 2 * dd;
+  double* Aa = aligned64(A) ? A : M + 3 * dd;
+  if (Ja != J) std::copy(J, J + dd, M + dd);
+  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar<B>(Ja, d, sigma, max_cond, La, Aa, std_dev, M);
+  if (La != L) std::copy(La, La + dd, L);
+  if (Aa != A) std::copy(Aa, Aa + dd, A);
   return r;
 }
 
@@ -96,12 +101,12 @@ void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, i
   // Lane l reads matrix first + l, or the identity past the end of the batch. Loops run over elements outside and
   // lanes inside, with plain pointers per lane, so each step moves one contiguous group of kLanes values.
   const int count = static_cast<int>(std::min<std::int64_t>(kLanes, B - first));
-  const double* src[kLanes];
-  for (int l = 0; l < count; ++l) src[l] = J + (first + l) * dd;
-  for (std::int64_t e = 0; e < dd; ++e) {
-    double* group = Jg + e * kLanes;
-    for (int l = 0; l < count; ++l) group[l] = src[l][e];
-    for (int l = count; l < kLanes; ++l) group[l] = e % (d + 1) == 0 ? 1.0 : 0.0;
+  for (int l = 0; l < kLanes; ++l) {  // one matrix at a time: contiguous reads, stores into L1-resident Jg
+    const double* src = J + (first + l) * dd;
+    if (l < count)
+      for (std::int64_t e = 0; e < dd; ++e) Jg[e * kLanes + l] = src[e];
+    else
+      for (std::int64_t e = 0; e < dd; ++e) Jg[e * kLanes + l] = e % (d + 1) == 0 ? 1.0 : 0.0;
   }
   cholesky_ar::cholesky_to_ar_interleaved<kLanes>(Jg, d, sigma, max_cond, Lg, Ag, Sg, Mg, results);
   for (int l = 0; l < count; ++l) {

@@ -228,8 +228,14 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
                                                        double* L, double* A, double* std_dev, double* M,
                                                        Result* results) {
   for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
-  bool all_finite = true;  // one branch-free pass first (v - v is 0 exactly for finite v); lane by lane if needed
-  for (int e = 0; e < d * d * W; ++e) all_finite &= J[e] - J[e] == 0.0;
+  // One branch-free pass first (v - v is 0 exactly for finite v, NaN otherwise; lane sums of such terms are 0
+  // exactly when all are), lane by lane only if some entry is not finite.
+  double lane_sum[W];
+  for (int l = 0; l < W; ++l) lane_sum[l] = 0.0;
+  for (int e = 0; e < d * d; ++e)
+    for (int l = 0; l < W; ++l) lane_sum[l] += J[e * W + l] - J[e * W + l];
+  bool all_finite = true;
+  for (int l = 0; l < W; ++l) all_finite &= lane_sum[l] == 0.0;
   for (int e = 0; e < d * d && !all_finite; ++e)
     for (int l = 0; l < W; ++l)
       if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
@@ -246,7 +252,9 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
         for (int l = 0; l < W; ++l) s[l] -= L[(i * d + k) * W + l] * L[(j * d + k) * W + l];
       double* Lij = L + (i * d + j) * W;
       if (j < i) {
-        for (int l = 0; l < W; ++l) Lij[l] = s[l] / L[(j * d + j) * W + l];
+        double q[W];  // through a local array, so that the compiler need not fear Lij aliasing L_jj
+        for (int l = 0; l < W; ++l) q[l] = s[l] / L[(j * d + j) * W + l];
+        for (int l = 0; l < W; ++l) Lij[l] = q[l];
       } else {
         for (int l = 0; l < W; ++l) {
           const bool ok = s[l] > 0.0 && std::isfinite(s[l]);
