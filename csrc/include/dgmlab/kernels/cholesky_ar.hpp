@@ -157,6 +157,27 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
     int j0 = 0;
 #if defined(__GNUC__)
     typedef double V __attribute__((vector_size(64)));
+    // Sixteen columns at a time while the second eight still start left of the block (both run k from the first
+    // eight's j0: the extra terms of the second eight are L_ik * 0 added to +0), so that each L_ik loaded serves
+    // two vectors; then eight at a time.
+    for (; B > 1 && j0 + 16 <= d && j0 + 8 < i0; j0 += 16) {
+      V acc[R], acc2[R];
+      for (int r = 0; r < R; ++r) acc[r] = acc2[r] = V{};
+      for (int k = j0; k < i0; ++k) {
+        V m, m2;
+        std::memcpy(&m, M + k * d + j0, sizeof m);
+        std::memcpy(&m2, M + k * d + j0 + 8, sizeof m2);
+        for (int r = 0; r < rows; ++r) {
+          const double lik = L[(i0 + r) * d + k];
+          acc[r] += lik * m;
+          acc2[r] += lik * m2;
+        }
+      }
+      for (int r = 0; r < rows; ++r) {
+        std::memcpy(A + (i0 + r) * d + j0, &acc[r], sizeof(V));
+        std::memcpy(A + (i0 + r) * d + j0 + 8, &acc2[r], sizeof(V));
+      }
+    }
     for (; B > 1 && j0 + 8 <= d && j0 < i0; j0 += 8) {
       V acc[R];
       for (int r = 0; r < R; ++r) acc[r] = V{};
