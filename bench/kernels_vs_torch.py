@@ -127,13 +127,14 @@ def bench_mixture(n: int, K: int, repeats: int, reference: Any, tol: float) -> d
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| kernel | size | PyTorch (s) | dgmlab (s) | speed-up | dgmlab bisection (s) | speed-up |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| kernel | size | PyTorch (s) | dgmlab (s) | speed-up | median pair ratio | dgmlab bisection (s) "
+             "| speed-up |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        pair = f"{r['speedup_median_of_pairs']:.1f}x" if "speedup_median_of_pairs" in r else "-"
         bis = (f"{r['native_bisection_s']:.4f} | {r['speedup_bisection']:.1f}x" if "native_bisection_s" in r
                else "- | -")
         lines.append(f"| {r['kernel']} | {r['shape']} | {r['torch_s']:.4f} | {r['native_s']:.4f} | "
-                     f"{r['speedup']:.1f}x | {bis} |")
+                     f"{r['speedup']:.1f}x | {pair} | {bis} |")
     return "\n".join(lines)
 
 

@@ -81,9 +81,10 @@ double* align64(std::vector<double>& buffer) {
   return buffer.data() + ((64 - address % 64) % 64) / sizeof(double);
 }
 
-// Batches below this many multiply-adds (about a millisecond on one core) run on the calling thread: waking a
-// second thread can cost more than that on a busy machine.
-constexpr double kParallelMinWork = 4.0e6;
+// Batches below this much work (B d^3; about 10 ms on one core at d = 12) run on the calling thread. A parallel
+// region ends when its slowest thread does, and on a busy machine a woken thread may wait a scheduler time slice
+// (milliseconds) to run: batch 4096 of 12x12 (7e6, 4 ms of CPU) took 41 ms of wall time on two threads at load 7.
+constexpr double kParallelMinWork = 2.0e7;
 constexpr int kLanes = 8;               // matrices per interleaved group
 constexpr int kInterleavedMaxDim = 16;  // d up to this runs the batch-interleaved path
 
