@@ -7,6 +7,7 @@
 
 #include "dgmlab/kernels/cholesky_ar.hpp"
 #include "dgmlab/kernels/mixlogistic.hpp"
+#include "mixlogistic_lanes.hpp"
 
 // x86-64 Linux builds carry AVX-512 / AVX2 clones of the hot loops, picked at load time. The clones compute the same
 // bits as the baseline: sums run in a fixed order and nothing is contracted into FMAs (-ffp-contract=off).
@@ -26,21 +27,26 @@ void keep_first(Failure& first, const Failure& f) {
   if (first.code == 0 || f.index < first.index) first = f;
 }
 
-// One matrix with block size B (cholesky_ar.hpp), computed in `aligned` (4 d^2 doubles on a 64-byte boundary): J
-// is copied there and L, A copied out, so that the blocked loops' vector loads never split across cache lines (J J^T
-// took 1.7x less time at d = 256 with AVX-512 here); the copies cost O(d^2) against the conversion's O(d^3).
+bool aligned64(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 64 == 0; }
+
+// One matrix with block size B (cholesky_ar.hpp). The blocked loops' vector loads must not split across cache lines
+// (J J^T took 1.7x less time at d = 256 with AVX-512 here), so the kernel works on J, L and A starting on 64-byte
+// boundaries: each of them that does not is copied into (J) or out of (L, A) `aligned`, 4 d^2 doubles on a 64-byte
+// boundary (O(d^2) against the conversion's O(d^3)). Torch tensors are 64-byte aligned, numpy arrays 16-byte. The
+// first d^2 doubles of `aligned` are the scratch for L^-1.
 template <int B>
 DGMLAB_CHOLESKY_INLINE cholesky_ar::Result cholesky_to_ar_aligned(const double* J, int d, double sigma,
                                                                  double max_cond, double* L, double* A,
                                                                  double* std_dev, double* aligned) {
   const std::size_t dd = static_cast<std::size_t>(d) * d;
-  double* Ja = aligned;
-  double* La = Ja + dd;
-  double* Aa = La + dd;
-  std::copy(J, J + dd, Ja);
-  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar<B>(Ja, d, sigma, max_cond, La, Aa, std_dev, Aa + dd);
-  std::copy(La, La + dd, L);
-  std::copy(Aa, Aa + dd, A);
+  double* M = aligned;
+  const double* Ja = aligned64(J) ? J : M + dd;
+  double* La = aligned64(L) ? L : M + 2 * dd;
+  double* Aa = aligned64(A) ? A : M + 3 * dd;
+  if (Ja != J) std::copy(J, J + dd, M + dd);
+  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar<B>(Ja, d, sigma, max_cond, La, Aa, std_dev, M);
+  if (La != L) std::copy(La, La + dd, L);
+  if (Aa != A) std::copy(Aa, Aa + dd, A);
   return r;
 }
 
@@ -75,9 +81,10 @@ double* align64(std::vector<double>& buffer) {
   return buffer.data() + ((64 - address % 64) % 64) / sizeof(double);
 }
 
-// Batches below this many multiply-adds (about a millisecond on one core) run on the calling thread: waking a
-// second thread can cost more than that on a busy machine.
-constexpr double kParallelMinWork = 4.0e6;
+// Batches below this much work (B d^3; about 10 ms on one core at d = 12) run on the calling thread. A parallel
+// region ends when its slowest thread does, and on a busy machine a woken thread may wait a scheduler time slice
+// (milliseconds) to run: batch 4096 of 12x12 (7e6, 4 ms of CPU) took 41 ms of wall time on two threads at load 7.
+constexpr double kParallelMinWork = 2.0e7;
 constexpr int kLanes = 8;               // matrices per interleaved group
 constexpr int kInterleavedMaxDim = 16;  // d up to this runs the batch-interleaved path
 
@@ -95,12 +102,12 @@ void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, i
   // Lane l reads matrix first + l, or the identity past the end of the batch. Loops run over elements outside and
   // lanes inside, with plain pointers per lane, so each step moves one contiguous group of kLanes values.
   const int count = static_cast<int>(std::min<std::int64_t>(kLanes, B - first));
-  const double* src[kLanes];
-  for (int l = 0; l < count; ++l) src[l] = J + (first + l) * dd;
-  for (std::int64_t e = 0; e < dd; ++e) {
-    double* group = Jg + e * kLanes;
-    for (int l = 0; l < count; ++l) group[l] = src[l][e];
-    for (int l = count; l < kLanes; ++l) group[l] = e % (d + 1) == 0 ? 1.0 : 0.0;
+  for (int l = 0; l < kLanes; ++l) {  // one matrix at a time: contiguous reads, stores into L1-resident Jg
+    const double* src = J + (first + l) * dd;
+    if (l < count)
+      for (std::int64_t e = 0; e < dd; ++e) Jg[e * kLanes + l] = src[e];
+    else
+      for (std::int64_t e = 0; e < dd; ++e) Jg[e * kLanes + l] = e % (d + 1) == 0 ? 1.0 : 0.0;
   }
   cholesky_ar::cholesky_to_ar_interleaved<kLanes>(Jg, d, sigma, max_cond, Lg, Ag, Sg, Mg, results);
   for (int l = 0; l < count; ++l) {
@@ -112,16 +119,6 @@ void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, i
     for (int i = 0; i < d; ++i) Sb[i] = Sg[i * kLanes + l];
   }
 }
-
-// Parameters of element i as mixlogistic::Components, in a per-thread buffer.
-struct ComponentBuffer {
-  explicit ComponentBuffer(int K) : K(K), data(4 * static_cast<std::size_t>(K)) {}
-  mixlogistic::Components view() {
-    return mixlogistic::Components{K, data.data(), data.data() + K, data.data() + 2 * K, data.data() + 3 * K};
-  }
-  int K;
-  std::vector<double> data;
-};
 
 }  // namespace
 
@@ -163,38 +160,71 @@ Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigm
   return first;
 }
 
-// Bisection runs groups of kSolveLanes elements in lockstep (every element takes about the same number of steps):
-// their evaluations are independent and vectorise across the group. Newton-bisection solves one element at a time.
-// Both give the bits of mixlogistic::solve, which the CUDA kernel runs.
-constexpr int kSolveLanes = 8;
+// The mixture kernels run eight elements per SIMD vector (mixlogistic_lanes.hpp) where the CPU has AVX-512, and
+// mixlogistic::solve / forward one element at a time elsewhere (as the CUDA kernel does): the same bits either way.
+// Threads take blocks of elements.
+constexpr std::int64_t kMixtureBlock = 2048;
 
-// Solves elements [first, first + count) of the inverse; failures go to `first_failure`.
+// Element i's mixture parameters as mixlogistic::Components, in a per-thread buffer.
+struct ComponentBuffer {
+  explicit ComponentBuffer(int K) : K(K), data(4 * static_cast<std::size_t>(K)) {}
+  mixlogistic::Components view() {
+    return mixlogistic::Components{K, data.data(), data.data() + K, data.data() + 2 * K, data.data() + 3 * K};
+  }
+  int K;
+  std::vector<double> data;
+};
+
+// Per-thread buffers of either path.
+struct MixtureWorkspace {
+  explicit MixtureWorkspace(int K)
+      : one(K)
+#ifdef DGMLAB_LANES_AVX512
+        ,
+        lanes(K)
+#endif
+  {
+  }
+  ComponentBuffer one;
+#ifdef DGMLAB_LANES_AVX512
+  mixlogistic::lanes::InverseWorkspace lanes;
+#endif
+};
+
+#ifdef DGMLAB_LANES_AVX512
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
+template <class T>
+__attribute__((target("avx512f")))
+void mixlogistic_inverse_lanes(const T* targets, const T* logits, const T* means, const T* log_scales, T* x,
+                               std::int64_t first, std::int64_t last, double tol, bool newton, bool logit_form,
+                               mixlogistic::lanes::InverseWorkspace& ws, Failure& first_failure) {
+  mixlogistic::lanes::inverse_range(targets, logits, means, log_scales, x, first, last, tol, newton, logit_form, ws,
+                                    first_failure);
+}
+
+template <class T>
+__attribute__((target("avx512f")))
+void mixlogistic_forward_lanes(const T* x, const T* logits, const T* means, const T* log_scales, T* value,
+                               T* log_derivative, std::int64_t first, std::int64_t last, bool logit_form,
+                               mixlogistic::lanes::LaneComponents& c, Failure& first_failure) {
+  mixlogistic::lanes::forward_range(x, logits, means, log_scales, value, log_derivative, first, last, logit_form, c,
+                                    first_failure);
+}
+#endif
+
+// Elements [first, last) of the inverse, one at a time; failures go to `first_failure`.
 template <class T>
 DGMLAB_TARGET_CLONES
-void mixlogistic_inverse_group(const T* targets, const T* logits, const T* means, const T* log_scales, T* x,
-                               std::int64_t first, int count, int K, double tol, bool newton, bool logit_form,
-                               ComponentBuffer& one, std::vector<double>& lanes, Failure& first_failure) {
-  const mixlogistic::Components c = one.view();
-  double* weight = lanes.data();
-  double* mean = weight + static_cast<std::size_t>(K) * kSolveLanes;
-  double* inv_scale = mean + static_cast<std::size_t>(K) * kSolveLanes;
-  mixlogistic::Solver solver[kSolveLanes];
-  double at[kSolveLanes];
-  mixlogistic::Eval f[kSolveLanes];
-  bool valid[kSolveLanes];
-  bool all_done = true;
-  for (int l = 0; l < kSolveLanes; ++l) {
-    const std::int64_t i = first + l;
-    solver[l].done = true;
-    valid[l] = false;
-    at[l] = 0.0;
-    for (int k = 0; k < K; ++k) {  // idle lanes evaluate a harmless standard logistic
-      weight[k * kSolveLanes + l] = 1.0;
-      mean[k * kSolveLanes + l] = 0.0;
-      inv_scale[k * kSolveLanes + l] = 1.0;
-    }
-    if (l >= count) continue;
-    const std::int64_t o = i * K;
+void mixlogistic_inverse_scalar(const T* targets, const T* logits, const T* means, const T* log_scales, T* x,
+                                std::int64_t first, std::int64_t last, double tol, bool newton, bool logit_form,
+                                ComponentBuffer& buf, Failure& first_failure) {
+  const mixlogistic::Components c = buf.view();
+  for (std::int64_t i = first; i < last; ++i) {
+    const std::int64_t o = i * c.K;
     const double t = static_cast<double>(targets[i]);
     Failure bad;
     if (!std::isfinite(t)) {
@@ -203,56 +233,36 @@ void mixlogistic_inverse_group(const T* targets, const T* logits, const T* means
       bad = Failure{2, 0, i, -1, t};
     } else if (const int which = mixlogistic::prepare(logits + o, means + o, log_scales + o, c)) {
       bad = Failure{1, which, i, -1, 0.0};
-    }
-    if (bad.code != 0) {
-      x[i] = static_cast<T>(NAN);
-      if (first_failure.code == 0 || i < first_failure.index) first_failure = bad;
+    } else {
+      x[i] = static_cast<T>(mixlogistic::solve(logit_form ? t : mixlogistic::logit(t), c, tol, newton));
       continue;
     }
-    const double y = logit_form ? t : mixlogistic::logit(t);
-    if (newton) {  // iteration counts differ between elements: lockstep would mostly wait for the slowest
-      x[i] = static_cast<T>(mixlogistic::solve(y, c, tol, true));
-      continue;
-    }
-    mixlogistic::solver_init(solver[l], y, c, tol, false);
-    valid[l] = true;
-    for (int k = 0; k < K; ++k) {
-      weight[k * kSolveLanes + l] = c.weight[k];
-      mean[k * kSolveLanes + l] = c.mean[k];
-      inv_scale[k * kSolveLanes + l] = c.inv_scale[k];
-    }
-    all_done = all_done && solver[l].done;
+    x[i] = static_cast<T>(NAN);
+    if (first_failure.code == 0) first_failure = bad;
   }
-  while (!all_done) {
-    for (int l = 0; l < kSolveLanes; ++l) at[l] = solver[l].x;
-    mixlogistic::evaluate_lanes<kSolveLanes>(at, K, weight, mean, inv_scale, f);
-    all_done = true;
-    for (int l = 0; l < kSolveLanes; ++l) {
-      if (solver[l].done) continue;
-      mixlogistic::solver_update(solver[l], f[l]);
-      all_done = all_done && solver[l].done;
-    }
-  }
-  for (int l = 0; l < count; ++l)
-    if (valid[l]) x[first + l] = static_cast<T>(solver[l].x);
 }
 
 template <class T>
 Failure mixlogistic_inverse_cpu(const T* targets, const T* logits, const T* means, const T* log_scales, T* x,
                                 std::int64_t n, int K, double tol, bool newton, bool logit_form) {
   Failure first;
-  const std::int64_t groups = (n + kSolveLanes - 1) / kSolveLanes;
-#pragma omp parallel
+  const std::int64_t blocks = (n + kMixtureBlock - 1) / kMixtureBlock;
+#pragma omp parallel if (blocks > 1)
   {
-    ComponentBuffer one(K);
-    std::vector<double> lanes(3 * static_cast<std::size_t>(K) * kSolveLanes);
+    MixtureWorkspace ws(K);
     Failure mine;
-#pragma omp for schedule(dynamic, 64)
-    for (std::int64_t g = 0; g < groups; ++g) {
-      const std::int64_t b = g * kSolveLanes;
-      mixlogistic_inverse_group(targets, logits, means, log_scales, x, b,
-                                static_cast<int>(std::min<std::int64_t>(kSolveLanes, n - b)), K, tol, newton,
-                                logit_form, one, lanes, mine);
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::int64_t lo = b * kMixtureBlock, hi = std::min(n, lo + kMixtureBlock);
+#ifdef DGMLAB_LANES_AVX512
+      if (has_avx512()) {
+        mixlogistic_inverse_lanes(targets, logits, means, log_scales, x, lo, hi, tol, newton, logit_form, ws.lanes,
+                                  mine);
+        continue;
+      }
+#endif
+      mixlogistic_inverse_scalar(targets, logits, means, log_scales, x, lo, hi, tol, newton, logit_form, ws.one,
+                                 mine);
     }
     if (mine.code != 0) {
 #pragma omp critical(dgmlab_mixlogistic_failure)
@@ -262,15 +272,15 @@ Failure mixlogistic_inverse_cpu(const T* targets, const T* logits, const T* mean
   return first;
 }
 
-// Elements [first, last) of the forward map; failures go to `first_failure`.
+// Elements [first, last) of the forward map, one at a time; failures go to `first_failure`.
 template <class T>
 DGMLAB_TARGET_CLONES
-void mixlogistic_forward_range(const T* x, const T* logits, const T* means, const T* log_scales, T* value,
-                               T* log_derivative, std::int64_t first, std::int64_t last, int K, bool logit_form,
-                               ComponentBuffer& buf, Failure& first_failure) {
+void mixlogistic_forward_scalar(const T* x, const T* logits, const T* means, const T* log_scales, T* value,
+                                T* log_derivative, std::int64_t first, std::int64_t last, bool logit_form,
+                                ComponentBuffer& buf, Failure& first_failure) {
   const mixlogistic::Components c = buf.view();
   for (std::int64_t i = first; i < last; ++i) {
-    const std::int64_t o = i * K;
+    const std::int64_t o = i * c.K;
     const double xi = static_cast<double>(x[i]);
     Failure f;
     if (!std::isfinite(xi)) {
@@ -291,16 +301,25 @@ void mixlogistic_forward_range(const T* x, const T* logits, const T* means, cons
 template <class T>
 Failure mixlogistic_forward_cpu(const T* x, const T* logits, const T* means, const T* log_scales, T* value,
                                 T* log_derivative, std::int64_t n, int K, bool logit_form) {
-  constexpr std::int64_t kChunk = 256;
   Failure first;
-#pragma omp parallel
+  const std::int64_t blocks = (n + kMixtureBlock - 1) / kMixtureBlock;
+#pragma omp parallel if (blocks > 1)
   {
-    ComponentBuffer buf(K);
+    MixtureWorkspace ws(K);
     Failure mine;
-#pragma omp for schedule(dynamic, 4)
-    for (std::int64_t b = 0; b < n; b += kChunk)
-      mixlogistic_forward_range(x, logits, means, log_scales, value, log_derivative, b, std::min(n, b + kChunk), K,
-                                logit_form, buf, mine);
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::int64_t lo = b * kMixtureBlock, hi = std::min(n, lo + kMixtureBlock);
+#ifdef DGMLAB_LANES_AVX512
+      if (has_avx512()) {
+        mixlogistic_forward_lanes(x, logits, means, log_scales, value, log_derivative, lo, hi, logit_form,
+                                  ws.lanes.lane, mine);
+        continue;
+      }
+#endif
+      mixlogistic_forward_scalar(x, logits, means, log_scales, value, log_derivative, lo, hi, logit_form, ws.one,
+                                 mine);
+    }
     if (mine.code != 0) {
 #pragma omp critical(dgmlab_mixlogistic_failure)
       keep_first(first, mine);

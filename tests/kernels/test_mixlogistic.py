@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -130,6 +132,29 @@ def test_non_finite_input_names_the_argument(which: str, bad: float) -> None:
         kernels.mixlogistic_inverse(args.pop("y"), **args)
 
 
+def test_first_bad_element_of_a_long_input_is_reported() -> None:
+    """Several blocks of work on several threads: the smallest bad index wins, the other elements are still solved."""
+    rng = np.random.default_rng(2)
+    logits, means, log_scales = random_mixture(rng, (9000,), 4)
+    y = rng.normal(0.0, 3.0, 9000)
+    x = kernels.mixlogistic_inverse(y, logits, means, log_scales)
+    log_scales[6001, 3] = np.nan
+    means[2049, 0] = np.inf
+    with pytest.raises(ValueError, match=r"means\[2049"):
+        kernels.mixlogistic_inverse(y, logits, means, log_scales)
+    means[2049, 0] = 0.0
+    y[7000] = np.nan
+    with pytest.raises(ValueError, match=r"log_scales\[6001"):
+        kernels.mixlogistic_inverse(y, logits, means, log_scales)
+    log_scales[6001, 3] = 0.0
+    with pytest.raises(ValueError, match=r"y\[7000"):
+        kernels.mixlogistic_inverse(y, logits, means, log_scales)
+    y[7000] = 0.0
+    keep = np.ones(9000, dtype=bool)
+    keep[[2049, 6001, 7000]] = False
+    np.testing.assert_array_equal(kernels.mixlogistic_inverse(y, logits, means, log_scales)[keep], x[keep])
+
+
 def test_bad_input_raises() -> None:
     rng = np.random.default_rng(0)
     logits, means, log_scales = random_mixture(rng, (10,), 3)
@@ -199,3 +224,47 @@ def test_cuda_runs_on_the_current_stream_and_reports_bad_input() -> None:
         kernels.mixlogistic_inverse(y, *params)
     with pytest.raises(ValueError, match="must be on"):
         kernels.mixlogistic_inverse(y, params[0].cpu(), *params[1:])
+
+
+def _pinned_inputs(n: int, K: int) -> tuple[np.ndarray, ...]:
+    """Targets and mixture parameters from integer hashing and exact affine maps only (no RNG stream, no libm), so
+    the inputs are the same bits on every machine and numpy version."""
+
+    def uniform(shape: tuple[int, ...], salt: int) -> np.ndarray:
+        i = np.arange(int(np.prod(shape)), dtype=np.int64) + salt * 1_000_003
+        return (((i * 2654435761) % 2**32).astype(np.float64) / 2.0**32).reshape(shape)
+
+    logits = uniform((n, K), 1) * 8.0 - 4.0
+    log_scales = uniform((n, K), 2) * 14.0 - 7.0
+    means = uniform((n, K), 3) * 200.0 - 100.0
+    y = uniform((n,), 4) * 80.0 - 40.0
+    y[::97] = uniform((y[::97].size,), 5) * 1300.0 - 650.0
+    u = uniform((n,), 6)
+    u[0], u[1], u[2], u[3] = 2.0**-1000, 2.0**-60, 1.0 - 2.0**-53, 0.5
+    return y, u, logits, means, log_scales
+
+
+# sha256 of the outputs below, recorded with the scalar solver (mixlogistic::solve / forward, one element at a time,
+# as the CUDA kernel runs it). Local bits-back decodes through this inverse, so its bits must not move: a faster
+# kernel has to reproduce them on every path (SIMD lanes, scalar fallback, any thread count).
+PINNED_SHA256 = {
+    1: "4253687e4858b04773a86ee379f64f50005c8498a84390134be7fbfe9683d8cf",
+    4: "836275e1d8c888f034c4d025438c87c834b01d689e1814f9e365d60b70663a6b",
+    7: "121438cd51da7ad58c01598a427503c7e3f8e813a0533a8a556c35021dcf8119",
+    32: "629ad1dcd6ad6832ad5c6bdd91fa14af7bd20250a57fe5f22fa896c68463e5e5",
+}
+
+
+@pytest.mark.parametrize("K", [1, 4, 7, 32])
+def test_bits_are_pinned(K: int) -> None:
+    y, u, logits, means, log_scales = _pinned_inputs(2053, K)  # two blocks of work, not a multiple of 8 lanes
+    outputs = []
+    for method in ("newton", "bisection"):
+        outputs.append(kernels.mixlogistic_inverse(y, logits, means, log_scales, method=method))
+        outputs.append(kernels.mixlogistic_inverse(u, logits, means, log_scales, target="cdf", method=method))
+        f32 = [a.astype(np.float32) for a in (y, logits, means, log_scales)]
+        outputs.append(kernels.mixlogistic_inverse(*f32, method=method, tol=2.0**-20))
+    for target in ("logit", "cdf"):
+        outputs.extend(kernels.mixlogistic_forward(outputs[0], logits, means, log_scales, target=target))
+    digest = hashlib.sha256(b"".join(o.tobytes() for o in outputs)).hexdigest()
+    assert digest == PINNED_SHA256[K]

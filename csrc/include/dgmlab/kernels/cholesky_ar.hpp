@@ -157,6 +157,27 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
     int j0 = 0;
 #if defined(__GNUC__)
     typedef double V __attribute__((vector_size(64)));
+    // Sixteen columns at a time while the second eight still start left of the block (both run k from the first
+    // eight's j0: the extra terms of the second eight are L_ik * 0 added to +0), so that each L_ik loaded serves
+    // two vectors; then eight at a time.
+    for (; B > 1 && j0 + 16 <= d && j0 + 8 < i0; j0 += 16) {
+      V acc[R], acc2[R];
+      for (int r = 0; r < R; ++r) acc[r] = acc2[r] = V{};
+      for (int k = j0; k < i0; ++k) {
+        V m, m2;
+        std::memcpy(&m, M + k * d + j0, sizeof m);
+        std::memcpy(&m2, M + k * d + j0 + 8, sizeof m2);
+        for (int r = 0; r < rows; ++r) {
+          const double lik = L[(i0 + r) * d + k];
+          acc[r] += lik * m;
+          acc2[r] += lik * m2;
+        }
+      }
+      for (int r = 0; r < rows; ++r) {
+        std::memcpy(A + (i0 + r) * d + j0, &acc[r], sizeof(V));
+        std::memcpy(A + (i0 + r) * d + j0 + 8, &acc2[r], sizeof(V));
+      }
+    }
     for (; B > 1 && j0 + 8 <= d && j0 < i0; j0 += 8) {
       V acc[R];
       for (int r = 0; r < R; ++r) acc[r] = V{};
@@ -228,8 +249,14 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
                                                        double* L, double* A, double* std_dev, double* M,
                                                        Result* results) {
   for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
-  bool all_finite = true;  // one branch-free pass first (v - v is 0 exactly for finite v); lane by lane if needed
-  for (int e = 0; e < d * d * W; ++e) all_finite &= J[e] - J[e] == 0.0;
+  // One branch-free pass first (v - v is 0 exactly for finite v, NaN otherwise; lane sums of such terms are 0
+  // exactly when all are), lane by lane only if some entry is not finite.
+  double lane_sum[W];
+  for (int l = 0; l < W; ++l) lane_sum[l] = 0.0;
+  for (int e = 0; e < d * d; ++e)
+    for (int l = 0; l < W; ++l) lane_sum[l] += J[e * W + l] - J[e * W + l];
+  bool all_finite = true;
+  for (int l = 0; l < W; ++l) all_finite &= lane_sum[l] == 0.0;
   for (int e = 0; e < d * d && !all_finite; ++e)
     for (int l = 0; l < W; ++l)
       if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
@@ -246,7 +273,9 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
         for (int l = 0; l < W; ++l) s[l] -= L[(i * d + k) * W + l] * L[(j * d + k) * W + l];
       double* Lij = L + (i * d + j) * W;
       if (j < i) {
-        for (int l = 0; l < W; ++l) Lij[l] = s[l] / L[(j * d + j) * W + l];
+        double q[W];  // through a local array, so that the compiler need not fear Lij aliasing L_jj
+        for (int l = 0; l < W; ++l) q[l] = s[l] / L[(j * d + j) * W + l];
+        for (int l = 0; l < W; ++l) Lij[l] = q[l];
       } else {
         for (int l = 0; l < W; ++l) {
           const bool ok = s[l] > 0.0 && std::isfinite(s[l]);

@@ -17,7 +17,8 @@
 // bracket and at least halves the step before last, otherwise the bracket is bisected.
 //
 // Everything runs in double precision with detmath's host-and-device exp_hd/log_hd, so the CPU and CUDA kernels
-// produce the same bits.
+// produce the same bits. csrc/src/mixlogistic_lanes.hpp transcribes these functions for the CPU's SIMD lanes: edit
+// both together.
 #pragma once
 
 #include <cstdint>
@@ -111,10 +112,9 @@ DGMLAB_HD Forward forward(double x, const Components& c, bool logit_form) {
   return Forward{log_p - log_q, (log_pdf - log_p) - log_q};
 }
 
-// The solver for one element as a state machine, so that a CPU can advance several elements in lockstep
-// (overlapping their evaluations) while the CUDA kernel runs one per thread: both make the same decisions on the
-// same numbers, hence the same bits. Use: solver_init, then while (!s.done) solver_update(s, evaluate(s.x, c));
-// the root is s.x.
+// The solver for one element as a state machine: solver_init, then while (!s.done) solver_update(s, evaluate(s.x,
+// c)); the root is s.x. The CUDA kernel runs it one element per thread; the CPU kernels run the same operations on
+// eight elements per SIMD vector (csrc/src/mixlogistic_lanes.hpp), hence the same bits.
 //
 // tol is relative to the smallest component scale: the solver stops once the bracket, or the last Newton
 // correction, is below tol * min_k exp(s_k) (or the bracket is one ulp wide).
@@ -197,29 +197,6 @@ DGMLAB_HD double solve(double target, const Components& c, double tol, bool newt
   solver_init(s, target, c, tol, newton);
   while (!s.done) solver_update(s, evaluate(s.x, c));
   return s.x;
-}
-
-// evaluate() for W elements at once, their components interleaved: field[k * W + l] for component k of lane l.
-// Each lane runs exactly evaluate()'s operations; the lanes only give the CPU independent work to overlap.
-template <int W>
-DGMLAB_HD void evaluate_lanes(const double* x, int K, const double* weight, const double* mean,
-                              const double* inv_scale, Eval* out) {
-  double P[W], Q[W], pdf[W];
-  for (int l = 0; l < W; ++l) P[l] = Q[l] = pdf[l] = 0.0;
-  for (int k = 0; k < K; ++k) {
-    for (int l = 0; l < W; ++l) {
-      const int i = k * W + l;
-      const double z = (x[l] - mean[i]) * inv_scale[i];
-      const bool negative = z < 0.0;
-      const double e = detmath::exp_hd(detmath::select(negative, z, -z));
-      const double big = 1.0 / (1.0 + e);
-      const double small = e * big;
-      P[l] += weight[i] * detmath::select(negative, small, big);
-      Q[l] += weight[i] * detmath::select(negative, big, small);
-      pdf[l] += (weight[i] * inv_scale[i]) * (small * big);
-    }
-  }
-  for (int l = 0; l < W; ++l) out[l] = Eval{detmath::log_hd(P[l]) - detmath::log_hd(Q[l]), (pdf[l] / P[l]) / Q[l]};
 }
 
 // sigma^-1(u) = log u - log(1 - u) for u in (0, 1); 1 - u is exact for u >= 1/2.
