@@ -89,3 +89,17 @@ def test_augment_none_leaves_crops_and_generator_untouched() -> None:
     assert rng.random() == np.random.default_rng(3).random()
     with pytest.raises(ValueError, match="augment must be one of"):
         augment(crops, "colour", rng)
+
+
+def test_colour_only_natural_data_and_its_validation_sources() -> None:
+    from dgmlab.data.natural import GREYSCALE_SOURCES, load_source, train_sources
+
+    colour = train_sources(colour_only=True)
+    assert len(colour) == len(TRAIN_SOURCES) - len(GREYSCALE_SOURCES) and not set(colour) & set(GREYSCALE_SOURCES)
+    grey, rgb = load_source("skimage:text"), load_source("skimage:chelsea")
+    assert (grey[..., 0] == grey[..., 2]).all() and not (rgb[..., 0] == rgb[..., 2]).all()
+    images = _images([(40, 48)] * len(colour))
+    train, _ = split_validation(images, f"sources:{colour[-1]}", "natural:colour", tile=16, limit=8)
+    assert len(train) == len(colour) - 1 and train[-1] is images[-2]
+    with pytest.raises(ValueError, match="unknown or missing"):
+        split_validation(images, f"sources:{GREYSCALE_SOURCES[0]}", "natural:colour", tile=16, limit=8)

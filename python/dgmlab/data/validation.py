@@ -5,7 +5,7 @@ Two ways to cut it (``spec``):
 * ``strip:F`` -- the bottom fraction ``F`` of every training photograph (at least one tile high) is held out and
   the rest stays for training; datasets of many equal-size small images (car racing, CIFAR) hold out their last
   ``F`` of the images instead (for car racing: the end of the last episode).
-* ``sources:A,B`` (``natural`` data only) -- these source photographs are held out whole (cross-image
+* ``sources:A,B`` (``natural`` / ``natural:colour`` data only) -- these source photographs are held out whole (cross-image
   generalisation, the kind the held-out test measures).
 
 The validation images are cut into non-overlapping ``tile x tile`` tiles, of which ``limit`` evenly spaced ones are
@@ -69,21 +69,23 @@ def _strip(images: list[np.ndarray], arg: str, tile: int) -> tuple[list[np.ndarr
 
 
 def _sources(images: list[np.ndarray], arg: str, data: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    if data != "natural":
+    if data not in ("natural", "natural:colour"):
         raise ValueError(
             f"val sources:... names photographs of the 'natural' data only, not {data!r}; use strip:F"
         )
-    from dgmlab.data.natural import TRAIN_SOURCES
+    from dgmlab.data.natural import train_sources
+
+    known = train_sources(colour_only=data == "natural:colour")
 
     names = [n for n in arg.split(",") if n]
-    unknown = [n for n in names if n not in TRAIN_SOURCES]
+    unknown = [n for n in names if n not in known]
     if not names or unknown:
         raise ValueError(
-            f"val sources: unknown or missing names {unknown or names!r}; choose from {TRAIN_SOURCES}"
+            f"val sources: unknown or missing names {unknown or names!r}; choose from {known}"
         )
-    if len(images) != len(TRAIN_SOURCES):
-        raise ValueError(f"expected the {len(TRAIN_SOURCES)} natural training images, got {len(images)}")
-    held = {TRAIN_SOURCES.index(n) for n in names}
+    if len(images) != len(known):
+        raise ValueError(f"expected the {len(known)} natural training images, got {len(images)}")
+    held = {known.index(n) for n in names}
     if len(held) == len(images):
         raise ValueError("val sources: every training photograph would be held out; leave some for training")
     return [im for i, im in enumerate(images) if i not in held], [images[i] for i in sorted(held)]
