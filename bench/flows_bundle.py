@@ -41,18 +41,24 @@ def main() -> None:
     p.add_argument("--command", required=True, help="the training command, recorded verbatim")
     p.add_argument("--hardware", required=True)
     p.add_argument("--note", default="", help="anything else about how the run went (resumes, changes)")
+    p.add_argument(
+        "--weights",
+        choices=("model", "best"),
+        default="model",
+        help="model: the run's last EMA weights; best: its best-validation EMA weights (best.pt, early stopping)",
+    )
     args = p.parse_args()
 
     from dgmlab.flows.pretrained import BUNDLED
 
     run = Path(args.run)
-    meta = json.loads((run / "model.json").read_text())
+    meta = json.loads((run / f"{args.weights}.json").read_text())
     rows = (run / "metrics.csv").read_text().splitlines()[1:]
     seconds = sum(float(r.split(",")[-1]) for r in _segment_ends(rows))
     results = json.loads(Path(args.results).read_text())
     target = ROOT / f"{BUNDLED[args.name]}.pt"
     ROOT.mkdir(parents=True, exist_ok=True)
-    state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+    state = torch.load(run / f"{args.weights}.pt", map_location="cpu", weights_only=True)
     torch.save(state, target)
     meta.update(
         descriptions(args.name, meta["config"]["image_size"]),

@@ -24,19 +24,19 @@ def image_dir(tmp_path):
 
 
 def _cfg(image_dir, **kw) -> TrainConfig:
-    return TrainConfig(
-        data=f"folder:{image_dir}",
-        heldout=f"folder:{image_dir}",
-        model="tiny",
-        steps=3,
-        batch_size=4,
-        warmup=2,
-        eval_every=2,
-        eval_images=2,
-        checkpoint_every=1000,
-        init_batch=8,
-        **kw,
-    )
+    fields = {
+        "data": f"folder:{image_dir}",
+        "heldout": f"folder:{image_dir}",
+        "model": "tiny",
+        "steps": 3,
+        "batch_size": 4,
+        "warmup": 2,
+        "eval_every": 2,
+        "eval_images": 2,
+        "checkpoint_every": 1000,
+        "init_batch": 8,
+    }
+    return TrainConfig(**{**fields, **kw})
 
 
 def test_resume_gives_identical_next_step_loss(tmp_path, image_dir) -> None:
@@ -131,3 +131,38 @@ def test_init_from_a_saved_model_at_another_crop_size(tmp_path, image_dir) -> No
             _cfg(image_dir, init_from=str(tmp_path / "base" / "model.pt"), overrides={"filters": 4}),
             tmp_path / "bad",
         ).train_step()
+
+
+def test_validation_split_best_weights_and_exact_resume_with_augmentation(tmp_path, image_dir) -> None:
+    kw = {"val": "strip:0.3", "val_images": 6, "augment": "flip-rot", "eval_every": 1}
+    straight = Trainer(_cfg(image_dir, **kw), tmp_path / "a")
+    assert straight.val.shape == (6, 8, 8, 3) and [im.shape[0] for im in straight.train_images] == [12] * 3
+    losses = [straight.train_step()[0] for _ in range(3)]
+    first = Trainer(_cfg(image_dir, **kw), tmp_path / "b")
+    first.train_step()
+    first.validate()
+    first.train_step()
+    first.save_checkpoint()
+    resumed = Trainer(_cfg(image_dir, **kw), tmp_path / "b")
+    assert resumed.load_checkpoint() and (resumed.best_val, resumed.best_step) == (first.best_val, 1)
+    assert resumed.train_step()[0] == losses[2]
+    best = json.loads((tmp_path / "b" / "best.json").read_text())
+    assert best["step"] == 1 and best["val_bpd"] == first.best_val and best["val"] == "strip:0.3"
+
+
+def test_patience_stops_a_stalled_run_and_keeps_the_best(tmp_path, image_dir) -> None:
+    # lr 0: the weights never change, so the second validation is no better than the first and the run stops
+    run = Trainer(_cfg(image_dir, val="strip:0.3", eval_every=1, patience=1, steps=10, lr=0.0), tmp_path / "r")
+    run.run(progress=False)
+    rows = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,train_bpd,val_bpd,heldout_bpd,lr,grad_norm,seconds"
+    assert run.step == 2 and len(rows) == 3 and rows[1].split(",")[2] == rows[2].split(",")[2]
+    assert json.loads((tmp_path / "r" / "best.json").read_text())["step"] == 1
+    again = Trainer(_cfg(image_dir, val="strip:0.3", eval_every=1, patience=1, steps=10, lr=0.0), tmp_path / "r")
+    again.run(progress=False)  # re-running a stopped run resumes into the same stop
+    assert again.step == 2
+
+
+def test_bad_augment_name_is_rejected(tmp_path, image_dir) -> None:
+    with pytest.raises(ValueError, match="augment must be one of"):
+        Trainer(_cfg(image_dir, augment="mirror"), tmp_path / "x")

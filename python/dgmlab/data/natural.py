@@ -35,6 +35,8 @@ TRAIN_SOURCES: tuple[str, ...] = (
     "skimage:text",
     "skimage:microaneurysms",
 )
+GREYSCALE_SOURCES: tuple[str, ...] = TRAIN_SOURCES[9:]
+"""The training photographs that are greyscale (repeated into three identical channels)."""
 HELDOUT_SOURCES: tuple[str, ...] = ("sklearn:china.jpg", "sklearn:flower.jpg")
 DEMO_SOURCES: tuple[str, ...] = ("matplotlib:grace_hopper.jpg",)
 """Never trained on, not in the held-out tiles either (README's first command compresses it whole)."""
@@ -79,9 +81,15 @@ def load_source(name: str) -> np.ndarray:
     raise ValueError(f"source {name!r}: expected 'skimage:<name>', 'sklearn:<file>' or 'matplotlib:<file>'")
 
 
-def natural_images(split: str = "train") -> list[np.ndarray]:
-    """The whole source photographs of a split (``train``, ``heldout`` or ``demo``)."""
-    sources = {"train": TRAIN_SOURCES, "heldout": HELDOUT_SOURCES, "demo": DEMO_SOURCES}
+def train_sources(colour_only: bool = False) -> tuple[str, ...]:
+    """Names of the training photographs, optionally without the greyscale ones."""
+    return tuple(n for n in TRAIN_SOURCES if not (colour_only and n in GREYSCALE_SOURCES))
+
+
+def natural_images(split: str = "train", colour_only: bool = False) -> list[np.ndarray]:
+    """The whole source photographs of a split (``train``, ``heldout`` or ``demo``); ``colour_only`` leaves the
+    greyscale training photographs out."""
+    sources = {"train": train_sources(colour_only), "heldout": HELDOUT_SOURCES, "demo": DEMO_SOURCES}
     if split not in sources:
         raise ValueError(f"split must be one of {sorted(sources)}, got {split!r}")
     return [load_source(n) for n in sources[split]]

@@ -1,6 +1,6 @@
 """Dataset specs used by the ``dgmlab`` commands: one string names where images come from.
 
-``natural``, ``car-racing``, ``folder:PATH``, ``cifar10:ROOT``, ``imagenet:FILE.npz``. :func:`load_images` returns a
+``natural`` (``natural:colour``: without the greyscale training photographs), ``car-racing``, ``folder:PATH``, ``cifar10:ROOT``, ``imagenet:FILE.npz``. :func:`load_images` returns a
 list of uint8 RGB ``(H, W, 3)`` images (or one ``(N, H, W, 3)`` array when they share a shape).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SPEC_HELP = "natural | car-racing | folder:PATH | cifar10:ROOT | imagenet:FILE.npz"
+SPEC_HELP = "natural | natural:colour | car-racing | folder:PATH | cifar10:ROOT | imagenet:FILE.npz"
 
 
 def load_images(spec: str, split: str = "train") -> list[np.ndarray] | np.ndarray:
@@ -21,10 +21,12 @@ def load_images(spec: str, split: str = "train") -> list[np.ndarray] | np.ndarra
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
     kind, _, path = spec.partition(":")
-    if kind == "natural" and not path:
+    if kind == "natural" and path in ("", "colour"):
         from dgmlab.data.natural import natural_images, natural_patches
 
-        return natural_images("train") if split == "train" else natural_patches("heldout", 64)
+        if split == "train":
+            return natural_images("train", colour_only=path == "colour")
+        return natural_patches("heldout", 64)
     if kind == "car-racing" and not path:
         from dgmlab.data.car_racing import car_racing_frames
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from dgmlab.data.augment import AUGMENTATIONS
 from dgmlab.data.registry import SPEC_HELP
+from dgmlab.data.validation import VAL_HELP
 
 
 def _parse_override(text: str) -> tuple[str, object]:
@@ -49,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("threads", int),
     ):
         t.add_argument(f"--{flag}", type=typ)
+    t.add_argument("--val", help=f"validation split of the training images for early stopping: {VAL_HELP}")
+    t.add_argument("--val-images", type=int, help="validation tiles evaluated every --eval-every steps")
+    t.add_argument("--patience", type=int, help="stop after N validations without a new best (best.pt)")
+    t.add_argument("--augment", choices=AUGMENTATIONS, help="training-crop augmentation (default none)")
     t.add_argument("--init-from", help="start from a saved model.pt or bundled model name (fine-tuning)")
     t.add_argument("--time-limit", type=float, help="stop (after checkpointing) after this many minutes")
     t.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -111,6 +117,10 @@ def _train(args: argparse.Namespace) -> int:
         "checkpoint_every",
         "threads",
         "init_from",
+        "val",
+        "val_images",
+        "patience",
+        "augment",
     ):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)

@@ -4,6 +4,8 @@ checkpoints, CSV metrics, PNG sample grids and loss curves.
 A run lives in one folder: ``config.json`` (this TrainConfig + the model config), ``checkpoint.pt`` (model, EMA,
 optimizer, step, RNG states: re-running the same command resumes exactly), ``metrics.csv``, ``samples.png``,
 ``loss.png`` and ``model.pt`` / ``model.json`` (the EMA weights, loadable by :func:`dgmlab.flows.load_model`).
+With a validation split (``val``, cut from the training images) it also keeps ``best.pt`` / ``best.json``: the EMA
+weights with the lowest validation bits/dim so far (early stopping; ``patience`` ends the run when it stalls).
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dgmlab.data.augment import AUGMENTATIONS, augment
 from dgmlab.data.patches import random_crops
 from dgmlab.data.registry import load_images
+from dgmlab.data.validation import split_validation
 from dgmlab.flows.couplings import Coupling
 from dgmlab.flows.model import FlowConfig, FlowPlusPlus, load_model, named_config
 
-RESUME_MAY_CHANGE = ("steps", "threads", "eval_every", "checkpoint_every")
-METRIC_FIELDS = ("step", "train_bpd", "heldout_bpd", "lr", "grad_norm", "seconds")
+RESUME_MAY_CHANGE = ("steps", "threads", "eval_every", "checkpoint_every", "patience")
+METRIC_FIELDS = ("step", "train_bpd", "val_bpd", "heldout_bpd", "lr", "grad_norm", "seconds")
 
 
 @dataclass
@@ -61,7 +65,17 @@ class TrainConfig:
     eval_every: int = 250
     """Steps between held-out evaluations (EMA weights)."""
     eval_images: int = 64
-    """Held-out images in each periodic evaluation (whole images, a fixed evenly spaced subset)."""
+    """Held-out images in each periodic evaluation (whole images, a fixed evenly spaced subset); 0: none (report
+    only; nothing is selected on the held-out images)."""
+    val: str | None = None
+    """Validation split cut from the training images, evaluated every ``eval_every`` steps to keep the best EMA
+    weights in ``best.pt``: ``strip:F`` or ``sources:A,B`` (see :mod:`dgmlab.data.validation`)."""
+    val_images: int = 64
+    """Validation tiles (``image_size`` squares, a fixed evenly spaced subset)."""
+    patience: int = 0
+    """Stop after this many validation evaluations without a new best (0: train all ``steps``)."""
+    augment: str = "none"
+    """Training-crop augmentation: ``none``, ``flip`` or ``flip-rot`` (see :mod:`dgmlab.data.augment`)."""
     checkpoint_every: int = 100
     """Steps between checkpoints."""
     init_batch: int = 256
@@ -102,7 +116,15 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.step = 0
+        self.best_val, self.best_step = math.inf, 0
         self.train_images = _as_list(load_images(cfg.data, "train"))
+        self.val: np.ndarray | None = None
+        if cfg.val:
+            self.train_images, self.val = split_validation(
+                self.train_images, cfg.val, cfg.data, self.model_cfg.image_size, cfg.val_images
+            )
+        if cfg.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {cfg.augment!r}")
         self.heldout = self._heldout_images()
         self._write_config()
 
@@ -110,7 +132,7 @@ class Trainer:
         spec = self.cfg.heldout or (
             self.cfg.data if self.cfg.data.split(":")[0] in ("natural", "car-racing", "cifar10") else None
         )
-        if spec is None:
+        if spec is None or self.cfg.eval_images == 0:
             return None
         images = np.asarray(load_images(spec, "heldout"))
         idx = np.linspace(0, len(images) - 1, min(self.cfg.eval_images, len(images))).astype(int)
@@ -136,7 +158,7 @@ class Trainer:
         crops = random_crops(
             self.train_images, self.model_cfg.image_size, size or self.cfg.batch_size, self.rng
         )
-        return to_tensor(crops, self.device)
+        return to_tensor(augment(crops, self.cfg.augment, self.rng), self.device)
 
     def train_step(self) -> tuple[float, float]:
         """One optimizer step; returns ``(train bits/dim, gradient norm)``."""
@@ -163,14 +185,35 @@ class Trainer:
         return loss.item(), grad_norm
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Bits/dim (one-sample variational bound) of the EMA model on the held-out subset, fixed noise."""
+    def evaluate(self, images: np.ndarray | None = None) -> float:
+        """Bits/dim (one-sample variational bound) of the EMA model on ``images`` (default: the held-out subset),
+        with fixed dequantization noise so successive evaluations are comparable."""
+        images = self.heldout if images is None else images
         gen = torch.Generator(device=self.device).manual_seed(12345)
         bpd = [
             self.ema.bits_per_dim(to_tensor(chunk, self.device), gen)
-            for chunk in np.array_split(self.heldout, max(1, len(self.heldout) // 16))
+            for chunk in np.array_split(images, max(1, len(images) // 16))
         ]
         return float(torch.cat(bpd).mean())
+
+    def validate(self) -> float:
+        """Validation bits/dim of the EMA weights; a new best is written to ``best.pt`` at once."""
+        bpd = self.evaluate(self.val)
+        if bpd < self.best_val:
+            self.best_val, self.best_step = bpd, self.step
+            self.ema.save(
+                self.out / "best.pt",
+                {"step": self.step, "val_bpd": bpd, "val": self.cfg.val, "train": dataclasses.asdict(self.cfg)},
+            )
+        return bpd
+
+    def stalled(self) -> bool:
+        """Whether ``patience`` validations in a row brought no new best."""
+        return bool(
+            self.val is not None
+            and self.cfg.patience
+            and self.step - self.best_step >= self.cfg.patience * self.cfg.eval_every
+        )
 
     def state(self) -> dict:
         return {
@@ -178,6 +221,8 @@ class Trainer:
             "ema": self.ema.state_dict(),
             "opt": self.opt.state_dict(),
             "step": self.step,
+            "best_val": self.best_val,
+            "best_step": self.best_step,
             "rng": json.dumps(self.rng.bit_generator.state),
             "noise": self.noise.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -199,6 +244,7 @@ class Trainer:
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["opt"])
         self.step = int(state["step"])
+        self.best_val, self.best_step = float(state.get("best_val", math.inf)), int(state.get("best_step", 0))
         self.rng.bit_generator.state = json.loads(state["rng"])
         self.noise.set_state(state["noise"])
         torch.set_rng_state(state["torch_rng"])
@@ -214,25 +260,28 @@ class Trainer:
             metrics.write_text(",".join(METRIC_FIELDS) + "\n")
         start = time.monotonic()
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not progress, desc="flows train")
-        while self.step < self.cfg.steps:
+        while self.step < self.cfg.steps and not self.stalled():
             loss, grad_norm = self.train_step()
             row = {
                 "step": self.step,
                 "train_bpd": f"{loss:.5f}",
+                "val_bpd": "",
                 "heldout_bpd": "",
                 "lr": f"{_lr(self.cfg, self.step - 1):.3g}",
                 "grad_norm": f"{grad_norm:.4g}",
                 "seconds": f"{time.monotonic() - start:.1f}",
             }
             last = self.step == self.cfg.steps
+            if self.val is not None and (self.step % self.cfg.eval_every == 0 or last):
+                row["val_bpd"] = f"{self.validate():.5f}"
             if self.heldout is not None and (self.step % self.cfg.eval_every == 0 or last):
                 row["heldout_bpd"] = f"{self.evaluate():.5f}"
             with open(metrics, "a", newline="") as f:
                 csv.DictWriter(f, METRIC_FIELDS).writerow(row)
             bar.update(1)
-            bar.set_postfix(bpd=f"{loss:.3f}", heldout=row["heldout_bpd"] or "-")
+            bar.set_postfix(bpd=f"{loss:.3f}", val=row["val_bpd"] or "-", heldout=row["heldout_bpd"] or "-")
             out_of_time = time_limit is not None and time.monotonic() - start > time_limit
-            if self.step % self.cfg.checkpoint_every == 0 or last or out_of_time:
+            if self.step % self.cfg.checkpoint_every == 0 or last or out_of_time or self.stalled():
                 self.save_checkpoint()
                 self.plots()
             if out_of_time:
@@ -253,9 +302,10 @@ class Trainer:
             rows = list(csv.DictReader(f))
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot([int(r["step"]) for r in rows], [float(r["train_bpd"]) for r in rows], lw=0.5, label="train")
-        held = [(int(r["step"]), float(r["heldout_bpd"])) for r in rows if r["heldout_bpd"]]
-        if held:
-            ax.plot(*zip(*held), "o-", label="held-out (EMA)")
+        for column, label in (("val_bpd", "validation (EMA)"), ("heldout_bpd", "held-out (EMA)")):
+            points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
+            if points:
+                ax.plot(*zip(*points), "o-", label=label)
         ax.set(xlabel="step", ylabel="bits/dim", title=self.out.name)
         ax.legend()
         fig.savefig(self.out / "loss.png", dpi=100)
