@@ -70,7 +70,8 @@ def _add_train(isub: argparse._SubParsersAction) -> None:
                    help="GAIL reward: -log D or log(1-D) (auto: log(1-D) on Acrobot/MountainCar)")
     p.add_argument("--disc-lr", type=float, default=0.01, help="GAIL discriminator Adam learning rate")
     p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
-    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
+    p.add_argument("--disc-steps", type=int, default=5,
+                   help="GAIL discriminator Adam steps per iteration (1: the thesis' setting)")
     p.set_defaults(func=_train)
 
 
@@ -94,7 +95,8 @@ def _add_benchmark(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-iter", type=int, default=50_000)
     p.add_argument("--entropy-coefs", nargs="+", type=float, default=[0.0], help="GAIL lambdas (Figure 2.2)")
     p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
-    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
+    p.add_argument("--disc-steps", type=int, default=5,
+                   help="GAIL discriminator Adam steps per iteration (1: the thesis' setting)")
     p.add_argument("--eval-episodes", type=int, default=50)
     p.add_argument("--subsample", type=int, default=0, help="0: the thesis' factor per task (20 MuJoCo, 10 CartPole, "
                    "5 Acrobot/MountainCar)")
