@@ -33,9 +33,9 @@ class GAILConfig:
     disc_lr: float = 0.01
     """Adam learning rate of the discriminator."""
     disc_steps: int = 5
-    """Full-batch Adam steps on Eq. 2.26 per iteration (Algorithm 2.1, line 4). The thesis' code took 1; with 1, D
-    lags a policy that moves a full trust region per iteration and GAIL's return oscillates on CartPole at reduced
-    budgets (README), so 5 is the default; set 1 for the thesis' setting."""
+    """Full-batch Adam steps on Eq. 2.26 per iteration (Algorithm 2.1, line 4). The thesis' code took 1; then D
+    lags a policy that moves a full trust region per iteration, and GAIL's return oscillated on CartPole at
+    reduced budgets (README), so 5 is the default; 1 gives the thesis' setting."""
     disc_entropy_coef: float = 0.001
     """Bonus on the entropy of D's predictions, pulling D toward 1/2 where it has little evidence (0.001 is the
     default of the thesis' code; 0 turns it off)."""
