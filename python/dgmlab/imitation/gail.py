@@ -33,7 +33,7 @@ class GAILConfig:
     disc_lr: float = 0.01
     """Adam learning rate of the discriminator."""
     disc_steps: int = 5
-    """Full-batch Adam steps on Eq. 2.26 per iteration (Algorithm 2.1, line 4). The thesis' code took 1; then D
+    """Full-batch Adam steps on Eq. 2.26 per iteration (Algorithm 2.1, line 4). The thesis took 1; then D
     lags a policy that moves a full trust region per iteration, and GAIL's return oscillated on CartPole at
     reduced budgets (README), so 5 is the default; 1 gives the thesis' setting."""
     disc_entropy_coef: float = 0.001
