@@ -74,6 +74,11 @@ def _bench_scripts(out: Path, tmp_path: Path) -> None:
                             str(tmp_path / "t.json")], capture_output=True, text=True, env=env, check=True)
     assert "| GAIL |" in table.stdout and "| BC |" in table.stdout
     assert len(json.loads((tmp_path / "t.json").read_text())["summary"]) == 4
+    only_gail = subprocess.run([sys.executable, str(root / "bench" / "imitation_table.py"), f"{out}:gail",
+                                "--figure", str(tmp_path / "f.png")], capture_output=True, text=True, env=env,
+                               check=True)
+    assert "| GAIL |" in only_gail.stdout and "| BC |" not in only_gail.stdout
+    assert (tmp_path / "f.png").stat().st_size > 1000
     metrics = sorted((out / "metrics").glob("*gail*.csv"))[0]
     subprocess.run([sys.executable, str(root / "bench" / "imitation_throughput.py"), "--env", "CartPole-v1",
                     "--metrics", str(metrics), "--raw-steps", "200", "--out", str(tmp_path / "thr.json")],
