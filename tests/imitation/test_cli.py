@@ -94,3 +94,16 @@ def test_cli_errors_are_clear(tmp_path) -> None:
     with pytest.raises(ValueError, match="demos_dir: missing"):
         main(["imitation", "benchmark", "--envs", "CartPole-v1", "--demos-dir", str(tmp_path), "--out-dir",
               str(tmp_path / "b")])
+    with pytest.raises(ValueError, match="disc_steps: expected >= 1"):
+        main(["imitation", "benchmark", "--envs", "CartPole-v1", "--disc-steps", "-1", "--demos-dir",
+              str(tmp_path), "--out-dir", str(tmp_path / "b")])
+
+
+def test_disc_steps_default_follows_the_reward_form() -> None:
+    from dgmlab.imitation.benchmark import BenchmarkConfig, build_model, default_disc_steps
+
+    assert default_disc_steps("neg_log_d") == 5 and default_disc_steps("log_one_minus_d") == 1
+    cell = {"env": "MountainCar-v0", "algorithm": "gail", "trajectories": 1, "seed": 0, "entropy_coef": 0.0}
+    assert build_model(BenchmarkConfig(), cell, None).config.disc_steps == 1
+    assert build_model(BenchmarkConfig(disc_steps=3), cell, None).config.disc_steps == 3
+    assert build_model(BenchmarkConfig(), {**cell, "env": "CartPole-v1"}, None).config.disc_steps == 5

@@ -35,7 +35,8 @@ class GAILConfig:
     disc_steps: int = 5
     """Full-batch Adam steps on Eq. 2.26 per iteration (Algorithm 2.1, line 4). The thesis took 1; then D
     lags a policy that moves a full trust region per iteration, and GAIL's return oscillated on CartPole at
-    reduced budgets (README), so 5 is the default; 1 gives the thesis' setting."""
+    reduced budgets (README), so 5 is the default; with the log(1 - D) reward 1 scored better on MountainCar
+    (``benchmark.default_disc_steps``, which the CLI and benchmark use)."""
     disc_entropy_coef: float = 0.001
     """Bonus on the entropy of D's predictions, pulling D toward 1/2 where it has little evidence (0.001 is the
     default of the thesis' code; 0 turns it off)."""
