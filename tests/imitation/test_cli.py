@@ -74,6 +74,11 @@ def _bench_scripts(out: Path, tmp_path: Path) -> None:
                             str(tmp_path / "t.json")], capture_output=True, text=True, env=env, check=True)
     assert "| GAIL |" in table.stdout and "| BC |" in table.stdout
     assert len(json.loads((tmp_path / "t.json").read_text())["summary"]) == 4
+    only_gail = subprocess.run([sys.executable, str(root / "bench" / "imitation_table.py"), f"{out}:gail",
+                                "--figure", str(tmp_path / "f.png")], capture_output=True, text=True, env=env,
+                               check=True)
+    assert "| GAIL |" in only_gail.stdout and "| BC |" not in only_gail.stdout
+    assert (tmp_path / "f.png").stat().st_size > 1000
     metrics = sorted((out / "metrics").glob("*gail*.csv"))[0]
     subprocess.run([sys.executable, str(root / "bench" / "imitation_throughput.py"), "--env", "CartPole-v1",
                     "--metrics", str(metrics), "--raw-steps", "200", "--out", str(tmp_path / "thr.json")],
@@ -89,3 +94,16 @@ def test_cli_errors_are_clear(tmp_path) -> None:
     with pytest.raises(ValueError, match="demos_dir: missing"):
         main(["imitation", "benchmark", "--envs", "CartPole-v1", "--demos-dir", str(tmp_path), "--out-dir",
               str(tmp_path / "b")])
+    with pytest.raises(ValueError, match="disc_steps: expected >= 1"):
+        main(["imitation", "benchmark", "--envs", "CartPole-v1", "--disc-steps", "-1", "--demos-dir",
+              str(tmp_path), "--out-dir", str(tmp_path / "b")])
+
+
+def test_disc_steps_default_follows_the_reward_form() -> None:
+    from dgmlab.imitation.benchmark import BenchmarkConfig, build_model, default_disc_steps
+
+    assert default_disc_steps("neg_log_d") == 5 and default_disc_steps("log_one_minus_d") == 1
+    cell = {"env": "MountainCar-v0", "algorithm": "gail", "trajectories": 1, "seed": 0, "entropy_coef": 0.0}
+    assert build_model(BenchmarkConfig(), cell, None).config.disc_steps == 1
+    assert build_model(BenchmarkConfig(disc_steps=3), cell, None).config.disc_steps == 3
+    assert build_model(BenchmarkConfig(), {**cell, "env": "CartPole-v1"}, None).config.disc_steps == 5

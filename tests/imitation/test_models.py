@@ -139,6 +139,11 @@ def test_models_reject_mismatched_demonstrations(cartpole_demos: Demonstrations)
         GAIL("NoSuchEnv-v0", cartpole_demos, GAILConfig(trpo=TINY))
 
 
+def test_gail_rejects_zero_discriminator_steps(cartpole_demos: Demonstrations) -> None:
+    with pytest.raises(ValueError, match="disc_steps: expected at least 1"):
+        GAIL("CartPole-v1", cartpole_demos, GAILConfig(trpo=TINY, disc_steps=0))
+
+
 def test_predict_validates_observation_shape(cartpole_demos: Demonstrations) -> None:
     bc = BC("CartPole-v1", cartpole_demos)
     assert bc.predict(np.zeros(4)).shape == ()

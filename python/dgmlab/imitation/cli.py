@@ -70,7 +70,8 @@ def _add_train(isub: argparse._SubParsersAction) -> None:
                    help="GAIL reward: -log D or log(1-D) (auto: log(1-D) on Acrobot/MountainCar)")
     p.add_argument("--disc-lr", type=float, default=0.01, help="GAIL discriminator Adam learning rate")
     p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
-    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
+    p.add_argument("--disc-steps", type=int, default=0, help="GAIL discriminator Adam steps per iteration "
+                   "(0: 1 with the log(1-D) reward, else 5; 1 is the thesis' setting)")
     p.set_defaults(func=_train)
 
 
@@ -94,7 +95,8 @@ def _add_benchmark(isub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-iter", type=int, default=50_000)
     p.add_argument("--entropy-coefs", nargs="+", type=float, default=[0.0], help="GAIL lambdas (Figure 2.2)")
     p.add_argument("--disc-entropy-coef", type=float, default=0.001, help="GAIL discriminator entropy bonus")
-    p.add_argument("--disc-steps", type=int, default=1, help="GAIL discriminator Adam steps per iteration")
+    p.add_argument("--disc-steps", type=int, default=0, help="GAIL discriminator Adam steps per iteration "
+                   "(0: 1 with the log(1-D) reward, else 5; 1 is the thesis' setting)")
     p.add_argument("--eval-episodes", type=int, default=50)
     p.add_argument("--subsample", type=int, default=0, help="0: the thesis' factor per task (20 MuJoCo, 10 CartPole, "
                    "5 Acrobot/MountainCar)")
@@ -151,7 +153,7 @@ def _demos(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from dgmlab.imitation.benchmark import default_reward_form, default_subsample
+    from dgmlab.imitation.benchmark import default_disc_steps, default_reward_form, default_subsample
     from dgmlab.imitation.minari_format import read_demonstrations
 
     torch.set_num_threads(args.threads)
@@ -166,7 +168,8 @@ def _train(args: argparse.Namespace) -> int:
 
         form = default_reward_form(args.env) if args.reward_form == "auto" else args.reward_form
         cfg = GAILConfig(trpo=_trpo_config(args), disc_lr=args.disc_lr, reward_form=form,
-                         disc_entropy_coef=args.disc_entropy_coef, disc_steps=args.disc_steps)
+                         disc_entropy_coef=args.disc_entropy_coef,
+                         disc_steps=args.disc_steps or default_disc_steps(form))
         model = GAIL.load(args.out, demos=demos) if args.out.is_file() else GAIL(args.env, demos, cfg)
     else:
         from dgmlab.imitation.apprenticeship import Apprenticeship, ApprenticeshipConfig
