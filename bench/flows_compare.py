@@ -2,8 +2,9 @@
 
 Every image is coded on its own, as a user would compress it; codec sizes include each file's headers. The model
 figure is the one-sample variational bound (and the importance-weighted estimate with --importance-samples); with
---code every image is also compressed on its own with ``dgmlab compress``'s defaults (local bits-back, 16 streams)
-and its net codelength and file size are reported.
+--code every image is also compressed on its own with ``dgmlab compress``'s defaults (local bits-back, 16 streams,
+the patch size chosen from the image: a 64x64 image is coded whole by the bundled models) and its net codelength and
+file size are reported.
 
     python bench/flows_compare.py --data natural --out bench/results/flows_codecs_natural.json   # codecs only
     python bench/flows_compare.py --model natural --data natural --out bench/results/flows_natural.json
@@ -64,8 +65,9 @@ def clipped_breakdown(images: np.ndarray, per_image: list[float]) -> dict:
     return out
 
 
-def coded_bpd(model: str, images: np.ndarray, streams: int) -> dict:
-    """Net codelength and file size (bits/subpixel) of each image compressed on its own, as ``dgmlab compress``."""
+def coded_bpd(model: str, images: np.ndarray, streams: int, patch: int | None = None) -> dict:
+    """Net codelength and file size (bits/subpixel) of each image compressed on its own, as ``dgmlab compress``
+    (``patch``: its ``--patch``; ``None``: its default, e.g. a 64x64 image coded whole by a size-independent model)."""
     import tempfile
 
     from dgmlab.flows.compress import CompressConfig, compress_images, load_coding_model
@@ -76,9 +78,10 @@ def coded_bpd(model: str, images: np.ndarray, streams: int) -> dict:
         for i, im in enumerate(images):
             path = Path(tmp) / f"{i}.png"
             Image.fromarray(im).save(path)
-            _, stats = compress_images([path], cm, CompressConfig(streams=streams), progress=False)
+            _, stats = compress_images([path], cm, CompressConfig(streams=streams, patch=patch),
+                                            progress=False)
             net, aux, files = net + stats["net_bits"], aux + stats["initial_bits"], files + 8 * stats["file_bytes"]
-    return {"streams": streams, "net_bpd": round(net / images.size, 4), "auxiliary_bpd": round(aux / images.size, 4),
+    return {"streams": streams, "patch": patch or "auto", "net_bpd": round(net / images.size, 4), "auxiliary_bpd": round(aux / images.size, 4),
             "file_bpd": round(files / images.size, 4)}
 
 
@@ -90,6 +93,7 @@ def main() -> None:
     p.add_argument("--importance-samples", type=int, default=0)
     p.add_argument("--code", action="store_true", help="also compress every image with the model (slow)")
     p.add_argument("--streams", type=int, nargs="+", default=[16], help="rANS streams for --code")
+    p.add_argument("--patch", type=int, default=None, help="patch side for --code (default: dgmlab compress's)")
     p.add_argument("--codecs-from", help="reuse codec figures from an earlier JSON of this script (same images)")
     p.add_argument("--out", required=True, help="JSON file to write")
     args = p.parse_args()
@@ -130,7 +134,7 @@ def main() -> None:
         result["model_seconds"] = round(time.perf_counter() - start, 1)
         if args.code:
             start = time.perf_counter()
-            result["coded"] = [coded_bpd(args.model, images, n) for n in args.streams]
+            result["coded"] = [coded_bpd(args.model, images, n, args.patch) for n in args.streams]
             result["coded_seconds"] = round(time.perf_counter() - start, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -61,7 +61,8 @@ def test_default_batch_counts_pixels(workdir):
     assert [default_batch(p) for p in (8, 16, 32, 64, 128)] == [64, 16, 4, 1, 1]
     cm = load_coding_model(str(workdir / "tiny.pt"))
     data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3), progress=False)
-    assert read_container(data)[0]["batch"] == default_batch(8)
+    header = read_container(data)[0]
+    assert header["patch"] == 16 and header["batch"] == default_batch(16)  # 13x10: one 16x16 patch, as much padding
 
 
 def test_header_records_the_environment(workdir):
@@ -165,7 +166,7 @@ def test_retried_batches_decode_exactly(workdir, monkeypatch):
 
     cm = load_coding_model(str(workdir / "tiny.pt"))
     monkeypatch.setattr(local_bitsback, "TAIL_LIMIT", 0.0)
-    data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3, batch=2), progress=False)
+    data, _ = compress_images([workdir / "rgb.png"], cm, CompressConfig(streams=3, batch=2, patch=8), progress=False)
     monkeypatch.undo()
     assert [r[0] for r in read_container(data)[0]["batches"]] == [MAX_RETRIES, MAX_RETRIES]
     ((_, img, _),) = decompress_bytes(data, cm, progress=False)
@@ -182,3 +183,48 @@ def test_files_without_a_batch_record_still_decode(workdir):
     assert header.pop("batches") == [[0, 0]]  # one batch, not retried: what an older file holds
     ((_, img, _),) = decompress_bytes(write_container(header, payload), cm, progress=False)
     assert np.array_equal(img, np.asarray(Image.open(workdir / "rgb.png")))
+
+
+def test_patch_size_is_chosen_from_the_images(workdir):
+    """A size-independent model codes a 16x16 image whole, and explicit or recorded patch sizes are checked."""
+    from dgmlab.flows.compress import check_patch, choose_patch
+
+    cfg = named_config("tiny")  # trained at 8x8, one squeeze: sides must be multiples of 4
+    assert choose_patch(cfg, [(16, 16)]) == 16
+    assert choose_patch(cfg, [(64, 64)]) == 64 and choose_patch(cfg, [(128, 128)]) == 64
+    assert choose_patch(cfg, [(13, 10), (5, 17)]) == 8  # 16x16 patches would pad more
+    assert choose_patch(named_config("small"), [(512, 600)]) == 32  # 64 pads 600 to 640, 32 to 608
+    assert choose_patch(named_config("cifar10"), [(64, 64)]) == 32  # per-element actnorm: its own size only
+    with pytest.raises(ValueError, match="multiple of 4"):
+        check_patch(cfg, 6)
+    with pytest.raises(ValueError, match="per-element actnorm"):
+        check_patch(named_config("cifar10"), 64)
+    with pytest.raises(ValueError, match="patch"):
+        check_patch(cfg, 0)
+
+
+def test_whole_image_patch_roundtrip_in_a_fresh_process(workdir, capsys):
+    image = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(image).save(workdir / "square.png")
+    assert main(["compress", str(workdir / "square.png"), "-o", str(workdir / "sq.dgmbb"), "--model",
+                 str(workdir / "tiny.pt"), "--streams", "3", "-q"]) == 0
+    header, _ = read_container((workdir / "sq.dgmbb").read_bytes())
+    assert header["patch"] == 16 and header["patches"] == 1
+    out = workdir / "sq_out"
+    args = ["decompress", str(workdir / "sq.dgmbb"), "-o", str(out), "-q"]
+    code = f"from dgmlab.cli import main; raise SystemExit(main({args + ['--model', str(workdir / 'tiny.pt')]!r}))"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    assert np.array_equal(np.asarray(Image.open(out / "square.png")), image)
+    assert main(["compress", str(workdir / "square.png"), "-o", str(workdir / "sq8.dgmbb"), "--model",
+                 str(workdir / "tiny.pt"), "--streams", "3", "--patch", "8", "-q"]) == 0
+    assert read_container((workdir / "sq8.dgmbb").read_bytes())[0]["patches"] == 4
+    capsys.readouterr()
+    assert main(["compress", str(workdir / "square.png"), "-o", str(workdir / "bad.dgmbb"), "--model",
+                 str(workdir / "tiny.pt"), "--patch", "6", "-q"]) == 2
+    assert "multiple of 4" in capsys.readouterr().err
+
+
+def test_a_patch_size_the_model_cannot_code_is_rejected(workdir, capsys):
+    header, payload = read_container((workdir / "x.dgmbb").read_bytes())
+    header["patch"] = 6
+    assert "model mismatch" in _decompress_error(workdir, capsys, write_container(header, payload))

@@ -13,7 +13,7 @@ def _compress(args: argparse.Namespace) -> int:
 
     try:
         cfg = CompressConfig(delta=args.delta, sigma=args.sigma, streams=args.streams, seed=args.seed,
-                             batch=args.batch, threads=args.threads, device=args.device)
+                             batch=args.batch, patch=args.patch, threads=args.threads, device=args.device)
         cm = load_coding_model(args.model)
         data, stats = compress_images(args.images, cm, cfg, progress=not args.quiet)
     except ValueError as e:
@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=int, default=0, help="seed of the auxiliary bits")
     c.add_argument("--batch", type=int, default=None,
                    help="patches per coding step (default: 4,096 pixels' worth; the auxiliary bits grow with it)")
+    c.add_argument("--patch", type=int, default=None,
+                   help="side of the square patches (default: the model's training size times a power of two, up "
+                        "to 64, that pads the images least; a 64x64 image is coded whole)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (recorded in the file)")
     c.add_argument("--device", default="cpu",
                    help="where the networks run: cpu, cuda or cuda:N (recorded; decoding needs the same kind)")
