@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from dgmlab.flows import pretrained
-from dgmlab.flows.pretrained import BUNDLED, ROOT
+from dgmlab.flows.pretrained import BUNDLED, ROOT, model_path
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
@@ -27,3 +27,12 @@ def test_bundled_model_loads_and_scores(name: str) -> None:
 def test_unknown_bundled_name() -> None:
     with pytest.raises(ValueError, match="unknown bundled model"):
         pretrained("cifar")
+
+
+def test_model_spec_that_is_neither_bundled_nor_a_checkpoint(tmp_path) -> None:
+    lone = tmp_path / "model.pt"
+    lone.write_bytes(b"")  # no model.json beside it
+    for spec in (str(tmp_path / "missing.pt"), str(lone)):
+        with pytest.raises(ValueError, match=r"expected a bundled name \(car-racing, natural\) or a checkpoint"):
+            model_path(spec)
+    assert model_path("natural") == ROOT / "natural.pt"

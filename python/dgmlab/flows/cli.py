@@ -136,13 +136,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _load(name: str, device: str):
     from dgmlab.flows.model import load_model
-    from dgmlab.flows.pretrained import BUNDLED, load_pretrained
+    from dgmlab.flows.pretrained import model_path
 
-    if name in BUNDLED:
-        model = load_pretrained(name, device)
-        return model, model.meta
-    model, meta = load_model(name, device)
-    return model, meta
+    return load_model(model_path(name), device)
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from dgmlab.coding.local_bitsback import LocalParams, TailSample, net_bits, tail
 from dgmlab.coding.whitening import safe_whiten_words, unwhiten, whiten
 from dgmlab.flows.local_coding import FlowPlusPlusCoder, coding_device
 from dgmlab.flows.model import FlowConfig, FlowPlusPlus, load_model
-from dgmlab.flows.pretrained import BUNDLED, ROOT
+from dgmlab.flows.pretrained import BUNDLED, model_path
 
 __all__ = ["CompressConfig", "PatchCoders", "baseline_sizes", "check_patch", "choose_patch", "compress_images",
            "decompress_bytes", "load_coding_model", "pop_batches", "push_batches", "read_image", "tile_image",
@@ -143,16 +143,7 @@ class CodingModel:
 
 def load_coding_model(spec: str) -> CodingModel:
     """A bundled model name (``natural``, ``car-racing``) or a checkpoint path written by ``FlowPlusPlus.save``."""
-    if spec in BUNDLED:
-        path = ROOT / f"{BUNDLED[spec]}.pt"
-        if not path.is_file():
-            raise ValueError(f"bundled model {spec!r} is not installed in this build ({path} missing); "
-                             "pass a checkpoint path with --model")
-    else:
-        path = Path(spec)
-        if not path.is_file() or not path.with_suffix(".json").is_file():
-            raise ValueError(f"--model {spec!r}: expected a bundled name {sorted(BUNDLED)} or a checkpoint .pt "
-                             "with its .json beside it")
+    path = model_path(spec)
     digest = hashlib.sha256(path.read_bytes() + path.with_suffix(".json").read_bytes()).hexdigest()
     model, _ = load_model(path)
     return CodingModel(model, spec if spec in BUNDLED else str(path), digest)

@@ -316,10 +316,9 @@ class Trainer:
 
 def _initial_weights(source: str, cfg: FlowConfig) -> dict:
     """The state_dict of a bundled model name or saved ``.pt``, checked against ``cfg`` (``image_size`` aside)."""
-    from dgmlab.flows.pretrained import BUNDLED, ROOT
+    from dgmlab.flows.pretrained import model_path
 
-    path = ROOT / f"{BUNDLED[source]}.pt" if source in BUNDLED else Path(source)
-    model, _ = load_model(path)  # validates the files and the config
+    model, _ = load_model(model_path(source))  # validates the files and the config
     theirs = dataclasses.replace(model.config, image_size=cfg.image_size).to_json()
     diff = sorted(k for k, v in cfg.to_json().items() if theirs[k] != v)
     if diff:
