@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 from bitsback_common import run_info, sample_patches, write_result
+
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import LocalParams, net_bits
 from dgmlab.flows.compress import PatchCoders, pop_batches, push_batches

@@ -7,9 +7,10 @@ import os
 import platform
 from pathlib import Path
 
-import dgmlab
 import numpy as np
 import torch
+
+import dgmlab
 from dgmlab.data.registry import load_images
 from dgmlab.flows.compress import load_coding_model, tile_image
 

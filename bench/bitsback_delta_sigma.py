@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from bitsback_common import run_info, sample_patches
+
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import LocalParams, net_bits
 from dgmlab.flows.compress import PatchCoders, push_batches

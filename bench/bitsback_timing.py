@@ -21,6 +21,7 @@ import time
 import numpy as np
 import torch
 from bitsback_common import run_info, sample_patches, write_result
+
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import Dequantized, LocalParams
 from dgmlab.flows.local_coding import FlowPlusPlusCoder

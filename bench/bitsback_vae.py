@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from bitsback_common import run_info
+from torch import nn
+
 from dgmlab.coding import BitsBack, DiscretizedLogistic, GaussianBuckets, Message
 from dgmlab.coding.local_bitsback import net_bits
 from dgmlab.data.registry import load_images
 from dgmlab.flows.compress import tile_image
-from torch import nn
 
 
 class VAE(nn.Module):

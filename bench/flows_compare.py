@@ -121,6 +121,7 @@ def main() -> None:
         result["codecs_seconds"] = round(time.perf_counter() - start, 1)
     if args.model:
         import torch
+
         from dgmlab.flows.cli import _load
         from dgmlab.flows.evaluate import evaluate_bpd
 

@@ -36,6 +36,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
+
     from dgmlab.flows.compress import (
         CompressConfig,
         compress_images,

@@ -20,6 +20,7 @@ import time
 
 import torch
 from bitsback_common import run_info, write_result
+
 from dgmlab.flows import couplings, mixlogistic
 from dgmlab.flows.compress import load_coding_model
 

@@ -26,8 +26,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def _threads_from_argv() -> int | None:
@@ -43,10 +44,10 @@ def _threads_from_argv() -> int | None:
 if _threads_from_argv() is not None:
     os.environ["OMP_NUM_THREADS"] = str(_threads_from_argv())
 
-import torch  # noqa: E402
+import torch
 
-import dgmlab  # noqa: E402
-from dgmlab import kernels  # noqa: E402
+import dgmlab
+from dgmlab import kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 

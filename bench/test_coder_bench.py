@@ -8,7 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dgmlab.coding import Categorical, DiscretizedGaussian, DiscretizedMixtureLogistic, GaussianBuckets, Message
+from dgmlab.coding import (
+    Categorical,
+    DiscretizedGaussian,
+    DiscretizedMixtureLogistic,
+    GaussianBuckets,
+    Message,
+)
 
 N = 200_000
 rng = np.random.default_rng(0)

@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from dgmlab.cli import main
 from dgmlab.coding.container import read_container, write_container
 from dgmlab.flows.model import FlowPlusPlus, named_config
-from PIL import Image
 
 
 def _save_model(path, seed: int) -> str:

@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import net_bits
 from dgmlab.flows.local_coding import FlowPlusPlusCoder

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dgmlab.coding import Message
 from dgmlab.coding.local_bitsback import FlowCodec, LocalParams, net_bits
 

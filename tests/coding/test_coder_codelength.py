@@ -7,7 +7,14 @@ import pytest
 from scipy.special import expit
 from scipy.stats import norm
 
-from dgmlab.coding import Categorical, DiscretizedGaussian, DiscretizedLogistic, GaussianBuckets, Message, Uniform
+from dgmlab.coding import (
+    Categorical,
+    DiscretizedGaussian,
+    DiscretizedLogistic,
+    GaussianBuckets,
+    Message,
+    Uniform,
+)
 
 FINE = 2.0**-32
 WIDE = (-(2**41), 2**41)

@@ -6,9 +6,14 @@ import hashlib
 
 import mpmath as mp
 import numpy as np
-import pytest
 
-from dgmlab.coding import Categorical, DiscretizedGaussian, DiscretizedMixtureLogistic, GaussianBuckets, Message
+from dgmlab.coding import (
+    Categorical,
+    DiscretizedGaussian,
+    DiscretizedMixtureLogistic,
+    GaussianBuckets,
+    Message,
+)
 from dgmlab.coding._ext import _native
 
 FINE = 2.0**-32
@@ -20,7 +25,7 @@ def fixed_inputs(n: int = 3000):
     i = np.arange(n)
     mean = ((i * 37) % 101 - 50) / 64.0
     std = 2.0 ** -((i * 7) % 21).astype(np.float64)
-    symbols = np.floor(mean / FINE + 0.5).astype(np.int64) + ((i * 7919) % 2001 - 1000) * 2**((i % 19))
+    symbols = np.floor(mean / FINE + 0.5).astype(np.int64) + ((i * 7919) % 2001 - 1000) * 2**(i % 19)
     return mean, std, np.clip(symbols, *WIDE)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dgmlab.coding import DiscretizedGaussian, Message
 from dgmlab.coding.whitening import mix, safe_whiten_words, unmix, unwhiten, whiten
 

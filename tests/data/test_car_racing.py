@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dgmlab.data.car_racing import car_racing_frames, process_frame, render_frames
 
 

@@ -6,11 +6,12 @@ import pickle
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from dgmlab.data.cifar import read_cifar10, read_cifar_batch, read_imagenet_npz
 from dgmlab.data.folders import image_folder, read_image
 from dgmlab.data.patches import random_crops, tiles
 from dgmlab.data.registry import load_images
-from PIL import Image
 
 
 def _cifar_batch(path, n: int, seed: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dgmlab.data.augment import augment
 from dgmlab.data.natural import TRAIN_SOURCES
 from dgmlab.data.validation import split_validation

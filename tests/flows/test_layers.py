@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from dgmlab.flows.couplings import Coupling
 from dgmlab.flows.layers import ActNorm, ChannelSplit, CheckerboardSplit, InvConv1x1, Logit, Sigmoid, Squeeze
 from dgmlab.flows.mixlogistic import mixlogistic_inverse, mixlogistic_inverse_reference, mixlogistic_logit_cdf

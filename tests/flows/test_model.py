@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from dgmlab.flows import FlowConfig, FlowPlusPlus, load_model, named_config
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from dgmlab.flows import pretrained
 from dgmlab.flows.pretrained import BUNDLED, ROOT, model_path
 

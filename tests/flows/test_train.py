@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from dgmlab.cli import main
 from dgmlab.flows.train import TrainConfig, Trainer
-from PIL import Image
 
 
 @pytest.fixture()

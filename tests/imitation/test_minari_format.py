@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from dgmlab.imitation.demos import Demonstrations, sample_demonstrations
-from dgmlab.imitation.minari_format import DATA_FILE, METADATA_FILE, load_minari, read_demonstrations, save_minari
+from dgmlab.imitation.minari_format import (
+    DATA_FILE,
+    METADATA_FILE,
+    load_minari,
+    read_demonstrations,
+    save_minari,
+)
 
 h5py = pytest.importorskip("h5py")
 

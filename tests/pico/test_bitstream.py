@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from dgmlab.pico.bitstream import LatentCode, decode, encode, read_header, subset_rank, subset_unrank
-from dgmlab.pico.digits import DigitsConfig, digits_domain, load_digits_split, reconstruct, train_digits_models
+from dgmlab.pico.digits import (
+    DigitsConfig,
+    digits_domain,
+    load_digits_split,
+    reconstruct,
+    train_digits_models,
+)
 from dgmlab.pico.evaluate import evaluate_masks
 from dgmlab.pico.masking import budget_to_k, random_mask
 

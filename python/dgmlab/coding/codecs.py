@@ -30,13 +30,13 @@ from dgmlab.coding._ext import _native
 from dgmlab.coding.message import Message
 
 __all__ = [
-    "Uniform",
+    "DEFAULT_BIN_WIDTH",
     "Categorical",
     "DiscretizedGaussian",
     "DiscretizedLogistic",
     "DiscretizedMixtureLogistic",
     "GaussianBuckets",
-    "DEFAULT_BIN_WIDTH",
+    "Uniform",
 ]
 
 DEFAULT_BIN_WIDTH = 2.0**-32

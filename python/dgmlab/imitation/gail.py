@@ -18,8 +18,12 @@ import numpy as np
 import torch
 
 from dgmlab.imitation.demos import Demonstrations
-from dgmlab.imitation.discriminator import (Discriminator, discriminator_loss, imitation_reward,
-                                            state_action_features)
+from dgmlab.imitation.discriminator import (
+    Discriminator,
+    discriminator_loss,
+    imitation_reward,
+    state_action_features,
+)
 from dgmlab.imitation.onpolicy import TRPO, TRPOConfig
 from dgmlab.imitation.rollout import Batch
 

@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from typing_extensions import Self
 
 from dgmlab.imitation.gae import gae
 from dgmlab.imitation.metrics import MetricsCSV
@@ -93,8 +94,8 @@ class TRPO:
         return self.config
 
     # ----------------------------------------------------------------------------------------------- training
-    def learn(self: T, total_steps: int, checkpoint: str | Path | None = None, checkpoint_every: int = 10,
-              metrics: str | Path | None = None, progress: bool = True) -> T:
+    def learn(self, total_steps: int, checkpoint: str | Path | None = None, checkpoint_every: int = 10,
+              metrics: str | Path | None = None, progress: bool = True) -> Self:
         """Train until ``num_timesteps >= total_steps`` (so a resumed run stops where the original would).
 
         :param total_steps: environment steps to reach, counting those of earlier (or resumed) ``learn`` calls
@@ -208,7 +209,7 @@ class TRPO:
         return save_zip(path, type(self).__name__, self.config, self._state(), meta)
 
     @classmethod
-    def load(cls: type[T], path: str | Path, **kwargs: Any) -> T:
+    def load(cls, path: str | Path, **kwargs: Any) -> Self:
         """Rebuild a saved model (``kwargs`` go to the constructor, e.g. ``demos=`` for GAIL); restores RNG."""
         meta, config, state = load_zip(path, cls.__name__)
         model = cls(meta["env_id"], config=config_from_dict(cls.config_cls, config), **kwargs)

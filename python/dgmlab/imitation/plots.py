@@ -8,9 +8,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from dgmlab.imitation.benchmark import summarize  # noqa: E402
+from dgmlab.imitation.benchmark import summarize
 
 _LABELS = {"bc": "Behavioral cloning", "fem": "FEM", "gtal": "GTAL", "gail": "GAIL (ours)"}
 

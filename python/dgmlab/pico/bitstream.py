@@ -27,7 +27,7 @@ import numpy as np
 
 from dgmlab.coding import Categorical, DiscretizedGaussian, Message, Uniform
 
-__all__ = ["LatentCode", "Decoded", "encode", "decode", "subset_rank", "subset_unrank"]
+__all__ = ["Decoded", "LatentCode", "decode", "encode", "subset_rank", "subset_unrank"]
 
 _MAGIC = b"PICO"
 _HEADER = struct.Struct("<4sBHHIdd")  # magic, version, K, block size, N, step, budget (NaN: k coded uniformly)

@@ -29,8 +29,16 @@ import torch
 from dgmlab.pico.bitstream import LatentCode, decode, encode, quantize
 from dgmlab.pico.domain import Domain, hold_previous_fill
 
-__all__ = ["CarModels", "load_car_models", "Driver", "record_episodes", "car_domain", "drive_episode",
-           "BLOCK_SIZE", "steer_class"]
+__all__ = [
+    "BLOCK_SIZE",
+    "CarModels",
+    "Driver",
+    "car_domain",
+    "drive_episode",
+    "load_car_models",
+    "record_episodes",
+    "steer_class",
+]
 
 BLOCK_SIZE = 4
 

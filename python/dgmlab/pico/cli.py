@@ -122,7 +122,13 @@ def _car(args: argparse.Namespace) -> int:
 
 def _queries(args: argparse.Namespace) -> int:
     from dgmlab.pico.core import PICO
-    from dgmlab.pico.digits import DigitsConfig, digits_domain, load_digits_models, load_digits_split, reconstruct
+    from dgmlab.pico.digits import (
+        DigitsConfig,
+        digits_domain,
+        load_digits_models,
+        load_digits_split,
+        reconstruct,
+    )
     from dgmlab.pico.human import export_queries
     from dgmlab.pico.masking import check_budget
 

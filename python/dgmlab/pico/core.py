@@ -40,11 +40,20 @@ from torch import nn
 
 from dgmlab.pico.bitstream import quantize
 from dgmlab.pico.domain import Domain
-from dgmlab.pico.masking import budget_to_k, candidate_subsets, check_budget, gumbel_topk_mask, random_mask, \
-    relaxed_mask, straight_through_mask, subset_log_policy, topk_mask
+from dgmlab.pico.masking import (
+    budget_to_k,
+    candidate_subsets,
+    check_budget,
+    gumbel_topk_mask,
+    random_mask,
+    relaxed_mask,
+    straight_through_mask,
+    subset_log_policy,
+    topk_mask,
+)
 from dgmlab.pico.nets import Compressor, Discriminator, GaussianDiscriminator, RewardModel, fit_minibatches
 
-__all__ = ["PICOConfig", "PICO", "collect", "received_latents", "GAUSSIAN_ENTROPY_BITS"]
+__all__ = ["GAUSSIAN_ENTROPY_BITS", "PICO", "PICOConfig", "collect", "received_latents"]
 
 GAUSSIAN_ENTROPY_BITS = 0.5 * np.log2(2 * np.pi * np.e)  # differential entropy of N(0, 1) in bits
 _LOG_EPS = 1e-6

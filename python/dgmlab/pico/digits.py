@@ -20,8 +20,15 @@ from torch.nn import functional as F
 from dgmlab.pico.domain import Domain, prior_fill, prior_fill_draw
 from dgmlab.pico.nets import fit_minibatches, mlp
 
-__all__ = ["DigitsConfig", "load_digits_split", "DigitsVAE", "train_digits_models", "load_digits_models",
-           "digits_domain", "FILL_SEED"]
+__all__ = [
+    "FILL_SEED",
+    "DigitsConfig",
+    "DigitsVAE",
+    "digits_domain",
+    "load_digits_models",
+    "load_digits_split",
+    "train_digits_models",
+]
 
 FILL_SEED = 12345  # seed of the prior sample that fills dropped latents (sender and receiver share it)
 

@@ -16,9 +16,22 @@ import numpy as np
 
 from dgmlab.pico.bitstream import LatentCode
 from dgmlab.pico.core import PICO, PICOConfig
-from dgmlab.pico.digits import DigitsConfig, classify, digits_domain, load_digits_split, reconstruct, \
-    train_digits_models
-from dgmlab.pico.evaluate import agreement, evaluate_masks, paired_difference, sweep, train_or_load, write_rows
+from dgmlab.pico.digits import (
+    DigitsConfig,
+    classify,
+    digits_domain,
+    load_digits_split,
+    reconstruct,
+    train_digits_models,
+)
+from dgmlab.pico.evaluate import (
+    agreement,
+    evaluate_masks,
+    paired_difference,
+    sweep,
+    train_or_load,
+    write_rows,
+)
 from dgmlab.pico.image_codecs import CODECS, codec_roundtrip
 
 __all__ = ["run_digits"]

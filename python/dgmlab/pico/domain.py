@@ -6,12 +6,12 @@ A domain is data plus four callables; the digits and car-racing domains implemen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-__all__ = ["Domain", "prior_fill", "prior_fill_draw", "hold_previous_fill"]
+__all__ = ["Domain", "hold_previous_fill", "prior_fill", "prior_fill_draw"]
 
 
 @dataclass

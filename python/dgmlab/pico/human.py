@@ -22,7 +22,7 @@ from dgmlab.pico.core import PICO, received_latents
 from dgmlab.pico.domain import Domain
 from dgmlab.pico.masking import budget_to_k, random_mask
 
-__all__ = ["export_queries", "read_labels", "label_terminal", "train_on_labels", "ascii_image"]
+__all__ = ["ascii_image", "export_queries", "label_terminal", "read_labels", "train_on_labels"]
 
 _RAMP = " .:-=+*#%@"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mosaic", "unmosaic", "codec_roundtrip", "CODECS"]
+__all__ = ["CODECS", "codec_roundtrip", "mosaic", "unmosaic"]
 
 CODECS = ("jpeg", "webp")
 

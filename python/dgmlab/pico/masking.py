@@ -22,8 +22,19 @@ from math import comb
 import numpy as np
 import torch
 
-__all__ = ["check_budget", "budget_to_k", "k_distribution", "topk_mask", "random_mask", "gumbel_topk_mask",
-           "candidate_subsets", "subset_log_policy", "relaxed_mask", "straight_through_mask", "mask_usage"]
+__all__ = [
+    "budget_to_k",
+    "candidate_subsets",
+    "check_budget",
+    "gumbel_topk_mask",
+    "k_distribution",
+    "mask_usage",
+    "random_mask",
+    "relaxed_mask",
+    "straight_through_mask",
+    "subset_log_policy",
+    "topk_mask",
+]
 
 
 def check_budget(rho: float) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["mlp", "fit_minibatches", "Compressor", "Discriminator", "GaussianDiscriminator", "RewardModel"]
+__all__ = ["Compressor", "Discriminator", "GaussianDiscriminator", "RewardModel", "fit_minibatches", "mlp"]
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
