@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dgmlab.data.augment import AUGMENTATIONS, augment
+from dgmlab.data.augment import augment, check_augmentation
 from dgmlab.data.patches import random_crops
 from dgmlab.data.registry import load_images
 from dgmlab.data.validation import split_validation
@@ -123,8 +123,7 @@ class Trainer:
             self.train_images, self.val = split_validation(
                 self.train_images, cfg.val, cfg.data, self.model_cfg.image_size, cfg.val_images
             )
-        if cfg.augment not in AUGMENTATIONS:
-            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {cfg.augment!r}")
+        check_augmentation(cfg.augment)  # before any training, not at the first batch
         self.heldout = self._heldout_images()
         self._write_config()
 

@@ -45,6 +45,7 @@ from dgmlab.pico.masking import (
     candidate_subsets,
     check_budget,
     gumbel_topk_mask,
+    k_distribution,
     random_mask,
     relaxed_mask,
     straight_through_mask,
@@ -271,17 +272,13 @@ class PICO:
         self.history["reward"] += _epochs(self.reward.parameters(), loss, len(xs), self.cfg.reward_epochs,
                                           self.cfg, gen)
 
-    def _k_weights(self, num_blocks: int) -> list[tuple[int, float]]:
-        """The two sizes randomised rounding draws (floor and ceil of rho K) with their probabilities."""
-        target = self.cfg.budget * num_blocks
-        lo = int(np.floor(target))
-        return [(k, w) for k, w in ((lo, 1.0 - (target - lo)), (lo + 1, target - lo)) if w > 0]
-
     def _subsets_loss(self, x: torch.Tensor, logits: torch.Tensor, rng: np.random.Generator,
                       stats: list[float]) -> torch.Tensor:
         """-E_P[log R(x, S)] - entropy * H(P) under the subset policy, for each size k randomised rounding draws."""
         num_blocks, total, entropy = logits.shape[1], 0.0 * logits.sum(), 0.0  # k = 0 or K only: loss 0
-        for k, w in self._k_weights(num_blocks):
+        probs = k_distribution(self.cfg.budget, num_blocks)
+        for k in map(int, np.flatnonzero(probs)):
+            w = float(probs[k])
             subsets = torch.as_tensor(candidate_subsets(num_blocks, k, self.cfg.max_subsets, rng))
             if len(subsets) < 2:  # k = 0 or K: nothing to choose
                 continue
