@@ -6,6 +6,7 @@
 #include <dgmlab/arrays.hpp>
 #include <dgmlab/serialize.hpp>
 
+#include <algorithm>
 #include <string>
 
 namespace py = pybind11;
@@ -216,7 +217,32 @@ void bind_introspection(py::module_& m) {
   });
   // The encoder's block passes, on the dispatched path (AVX2 where the CPU has it) or the scalar one: tests check
   // that both give the same bits.
-  m.def("coder_simd", []() { return std::string(dgmlab::detmath::has_avx2() ? "avx2" : "scalar"); });
+  m.def("coder_simd", []() {
+    return std::string(dgmlab::has_avx512() ? "avx512" : dgmlab::detmath::has_avx2() ? "avx2" : "scalar");
+  });
+  // The fine-grid Gaussian plan (fine_gaussian.hpp) of every item, block by block: (offset, width, start, freq).
+  m.def("fine_gaussian_plan", [](const I64& symbols, const F64& mean, const F64& std, double bin_width, int64_t lo,
+                                 int64_t hi, bool dispatched) {
+    const size_t n = symbols.size();
+    require_size("mean", mean, n);
+    require_size("std", std, n);
+    const Grid g{bin_width, lo, hi};
+    dgmlab::check_location_scale("std", mean.data(), std.data(), symbols.data(), n, g);
+    py::array_t<uint64_t> offset(static_cast<py::ssize_t>(n)), width(static_cast<py::ssize_t>(n));
+    py::array_t<uint32_t> start(static_cast<py::ssize_t>(n)), freq(static_cast<py::ssize_t>(n));
+    dgmlab::FineGaussianBlock b;
+    for (size_t first = 0; first < n; first += dgmlab::FineGaussianBlock::kMax) {
+      const size_t count = std::min(n - first, dgmlab::FineGaussianBlock::kMax);
+      dgmlab::plan_fine_block(g, mean.data(), std.data(), symbols.data(), first, count, b, dispatched);
+      for (size_t c = 0; c < count; ++c) {
+        offset.mutable_data()[first + c] = b.offset[c];
+        width.mutable_data()[first + c] = b.width[c];
+        start.mutable_data()[first + c] = b.start[c];
+        freq.mutable_data()[first + c] = b.freq[c];
+      }
+    }
+    return py::make_tuple(offset, width, start, freq);
+  });
   m.def("det_phi_standardised", [](const F64& e, const F64& mean, const F64& std, bool dispatched) {
     const size_t n = e.size();
     require_size("mean", mean, n);

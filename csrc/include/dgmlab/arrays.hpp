@@ -10,6 +10,7 @@
 #include <string>
 
 #include "codecs.hpp"
+#include "fine_gaussian.hpp"
 #include "message.hpp"
 
 namespace dgmlab {
@@ -165,6 +166,12 @@ inline void push_gaussian(Message& msg, const int64_t* symbols, const double* me
   if (ExactGrid::applies(g)) {
     const ExactGrid eg(g);
     push_each_gaussian(msg, n, symbols, [&](size_t i) DGMLAB_LAMBDA_INLINE { return ExactGaussianModel(mean[i], std[i], eg); });
+    return;
+  }
+  if (has_avx512() && is_fine_grid(g)) {  // large supports: the layout and the CDFs of eight symbols per vector (fine_gaussian.hpp)
+    msg.push_blocks<FineGaussianBlock>(
+        n, [&](size_t first, size_t count, FineGaussianBlock& b) { plan_fine_block(g, mean, std, symbols, first, count, b); },
+        push_fine_blocks);
     return;
   }
   push_each_gaussian(msg, n, symbols, [&](size_t i) DGMLAB_LAMBDA_INLINE { return GaussianModel(mean[i], std[i], g); });

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -447,7 +448,17 @@ __attribute__((target("avx2"))) inline void phi_standardised_avx2(const double* 
   phi_standardised_scalar(e + j, m + j, s + j, out + j, n - j);
 }
 
-inline const bool kHasAvx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+// The environment variable DGMLAB_SIMD=scalar (or =avx2) caps the dispatched paths at that level whatever the CPU
+// has: tests compare the paths' bitstreams end to end with it, and users can rule a vector path out.
+inline bool simd_allows(const char* level) {
+  const char* cap = std::getenv("DGMLAB_SIMD");
+  if (!cap) return true;
+  if (std::strcmp(cap, "scalar") == 0) return false;
+  if (std::strcmp(cap, "avx2") == 0) return std::strcmp(level, "avx2") == 0;
+  return true;
+}
+
+inline const bool kHasAvx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2") && simd_allows("avx2"));
 #endif
 
 // Whether the dispatched paths run AVX2 code on this CPU.

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -68,6 +69,24 @@ class alignas(64) Stream {
   DGMLAB_LAMBDA_INLINE uint32_t pop_bits(unsigned bits) {
     peek(bits);
     return rans::dec_get_bits(head_, bits, [this]() { return next_word(); });
+  }
+
+  // A run of pushes with the head in a register and the words in the caller's buffer (no call, no reallocation
+  // between them): x = begin_run(), then rans::enc_put / enc_put_bits on x writing to the buffer, then
+  // end_run(x, buffer, count) stores the head and appends the words.
+  DGMLAB_LAMBDA_INLINE rans::State begin_run() {
+    load();
+    return head_;
+  }
+  DGMLAB_LAMBDA_INLINE void end_run(rans::State x, const uint32_t* words, size_t count) {
+    head_ = x;
+    words_.insert(words_.end(), words, words + count);
+  }
+
+  // Room for `more` words beyond the current ones without a reallocation (growing at least geometrically).
+  void reserve_words(size_t more) {
+    const size_t need = words_.size() + more;
+    if (need > words_.capacity()) words_.reserve(std::max(need, 2 * words_.capacity()));
   }
 
   // Information content: 32 bits per word below the head plus log2(x / L) in the head.
@@ -137,6 +156,13 @@ inline std::pair<size_t, size_t> stream_chunk(size_t n, size_t num_streams, size
   return {cut(s), cut(s + 1)};
 }
 
+// Blocks may offer words_hint(count): about how many words their first `count` entries push (push_blocks then
+// reserves room for a stream's words up front: growing a large buffer step by step copies and page-faults it again).
+template <class Block, class = void>
+struct HasWordsHint : std::false_type {};
+template <class Block>
+struct HasWordsHint<Block, std::void_t<decltype(&Block::words_hint)>> : std::true_type {};
+
 class Message {
  public:
   explicit Message(size_t num_streams = 1, uint64_t seed = 0) : seed_(seed) {
@@ -179,30 +205,49 @@ class Message {
     });
   }
 
-  // Pushes n items in two phases per block of kPlanBlock items a stream: plan_block(top, count, codes) computes
-  // what items top, top - 1, ..., top - count + 1 write (model evaluation only: independent across items, so the
-  // CPU overlaps them, or vector instructions evaluate several at once), then apply(stream, code) runs the serial
-  // rANS steps. The streams see exactly what for_each_item(n, true, ...) with f = apply(stream, plan(i)) gives
-  // them, where codes[c] = plan(top - c).
-  template <class Code, class PlanBlock, class Apply>
-  void push_planned(size_t n, PlanBlock&& plan_block, Apply&& apply) {
+  // Pushes n items in two phases per block of kPlanBlock items a stream: plan(first, count, block) computes what
+  // items first .. first + count - 1 write into a Block (model evaluation only: independent across items, so the
+  // CPU overlaps them, or vector instructions evaluate several at once), then apply(streams, blocks, counts, group)
+  // runs the serial rANS steps of a group's blocks: stream j pushes its block's entries counts[j] - 1, ..., 0
+  // (entry c is item first + c; counts[j] may be 0), interleaved across the group so that their dependency chains
+  // overlap. The streams see exactly what for_each_item(n, true, ...) with f = push(stream, plan(i)) gives them.
+  template <class Block, class Plan, class Apply>
+  void push_blocks(size_t n, Plan&& plan, Apply&& apply) {
     for_each_group(n, [&](Stream* st, const Chunk* chunk, size_t group, size_t longest) {
-      Code codes[kLockstep][kPlanBlock];
+      Block blocks[kLockstep];
+      size_t count[kLockstep];
       for (size_t k0 = 0; k0 < longest; k0 += kPlanBlock) {
         const size_t block = std::min(kPlanBlock, longest - k0);
-        for (size_t j = 0; j < group; ++j) {
-          const size_t end = std::min(k0 + block, chunk[j].size), top = chunk[j].first + chunk[j].size - 1;
-          if (end > k0) plan_block(top - k0, end - k0, codes[j]);  // items item(k, true) for k in [k0, end)
+        for (size_t j = 0; j < group; ++j) {  // items item(k, true) for k in [k0, end): chunk[j].first + size - end ..
+          const size_t end = std::min(k0 + block, chunk[j].size);
+          count[j] = end > k0 ? end - k0 : 0;
+          if (count[j]) plan(chunk[j].first + chunk[j].size - end, count[j], blocks[j]);
+          if constexpr (HasWordsHint<Block>::value)  // room for the stream's words, estimated from its first block
+            if (k0 == 0 && count[j]) st[j].reserve_words(blocks[j].words_hint(count[j]) * chunk[j].size / count[j] + 64);
         }
-        if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
-          for (size_t k = 0; k < std::min(block, chunk[0].size - k0); ++k) apply(st[0], codes[0][k]);
-          continue;
-        }
-        for (size_t k = k0; k < k0 + block; ++k)
-          for (size_t j = 0; j < group; ++j)
-            if (k < chunk[j].size) apply(st[j], codes[j][k - k0]);
+        apply(st, static_cast<const Block*>(blocks), static_cast<const size_t*>(count), group);
       }
     });
+  }
+
+  // push_blocks with a block of Codes: plan_block(top, count, codes) fills codes[c] for item top - c, and
+  // apply(stream, code) pushes one.
+  template <class Code, class PlanBlock, class Apply>
+  void push_planned(size_t n, PlanBlock&& plan_block, Apply&& apply) {
+    struct Codes {
+      Code code[kPlanBlock];
+    };
+    push_blocks<Codes>(
+        n, [&](size_t first, size_t count, Codes& b) { plan_block(first + count - 1, count, b.code); },
+        [&](Stream* st, const Codes* b, const size_t* count, size_t group) {
+          if (group == 1) {  // one stream (the usual single-threaded case): a plain loop
+            for (size_t k = 0; k < count[0]; ++k) apply(st[0], b[0].code[k]);
+            return;
+          }
+          for (size_t k = 0; k < kPlanBlock; ++k)
+            for (size_t j = 0; j < group; ++j)
+              if (k < count[j]) apply(st[j], b[j].code[k]);
+        });
   }
 
   static constexpr size_t kLockstep = 4;    // streams a thread advances together
