@@ -7,10 +7,13 @@ Workloads: quantised Gaussian (64 scales 0.5..8, 64-symbol support), 256-symbol 
 and dgmlab's fine-grid Gaussian (bin width 2^-32, std 2^-14 and 1; constriction has no such model). Reports ns per
 symbol for encode and decode (best of --repeats), overhead over the ideal information content, and the ratios.
 Single-threaded figures (constriction; dgmlab with 1 and with 8 interleaved streams, OMP_NUM_THREADS=1) are thread
-CPU time, which other processes on a shared machine barely disturb; the thread-scaling pair (1 vs all cores, 64
-streams) is wall time, with each run's process CPU time beside it (a rough check: libgomp's spin-waits count as CPU
-time, more so on a loaded machine; bench/coder_work_split.py counts each thread's instructions instead). The wall
-ratio needs a quiet machine: `--scaling-only` runs just that pair.
+CPU time, which other processes on a shared machine barely disturb. The thread-scaling pair (1 thread vs all cores,
+64 streams, --scaling-n symbols) is wall time: encode = a new Message and the push, decode = Message.from_bytes and
+the pop. Both thread counts run in one process, switched with threadpoolctl and interleaved round by round (after a
+warm-up round), so that a machine whose load drifts hits both alike; each run's process CPU time is recorded beside
+it: on two free cores the multi-threaded runs take about twice their wall time in CPU time, on a busy machine
+(other processes holding a core) about their wall time, which says that the ratio measured the machine, not the
+code. The wall ratio needs a quiet machine: `--scaling-only` runs just that pair.
 Each configuration runs in a child process so the OpenMP thread count is set before its runtime starts.
 """
 
@@ -77,10 +80,10 @@ def best_times(fn, repeats: int) -> tuple[float, float]:
     return min(runs)
 
 
-def measure_dgmlab(n: int, repeats: int, num_streams: int) -> dict:
-    from dgmlab.coding import Categorical, DiscretizedGaussian, Message
+def dgmlab_codecs(n: int):
+    """(name, codec, symbols, data) for every workload, as dgmlab codes it."""
+    from dgmlab.coding import Categorical, DiscretizedGaussian
 
-    results = {}
     for name, data in workloads(n).items():
         if name == "categorical_256":
             probs, symbols = data
@@ -89,7 +92,14 @@ def measure_dgmlab(n: int, repeats: int, num_streams: int) -> dict:
             mean, std, symbols = data
             support = (-32, 31) if name == "quantised_gaussian" else (-(2**41), 2**41)
             codec = DiscretizedGaussian(mean, std, 1.0 if name == "quantised_gaussian" else FINE, support)
+        yield name, codec, symbols, data
 
+
+def measure_dgmlab(n: int, repeats: int, num_streams: int) -> dict:
+    from dgmlab.coding import Message
+
+    results = {}
+    for name, codec, symbols, data in dgmlab_codecs(n):
         def encode():
             msg = Message(num_streams=num_streams, seed=0)
             codec.push(msg, symbols)
@@ -112,6 +122,57 @@ def measure_dgmlab(n: int, repeats: int, num_streams: int) -> dict:
             "overhead_pct": 100 * (net - ideal) / ideal,
         }
     return results
+
+
+def wall_and_cpu(fn) -> tuple[float, float]:
+    """Wall and process CPU time of fn(); its result is dropped after the clocks stop."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    del result
+    return wall, cpu
+
+
+def measure_scaling(n: int, repeats: int, thread_counts: tuple[int, ...], num_streams: int = 64) -> dict:
+    """Wall time per symbol of each thread count on the same work, interleaved round by round in this process."""
+    from threadpoolctl import threadpool_limits
+
+    from dgmlab.coding import Message
+
+    results: dict[int, dict] = {t: {} for t in thread_counts}
+    for name, codec, symbols, _ in dgmlab_codecs(n):
+        def encode(codec=codec, symbols=symbols):
+            msg = Message(num_streams=num_streams, seed=0)
+            codec.push(msg, symbols)
+            return msg
+
+        data_bytes = encode().to_bytes()
+
+        def decode(codec=codec, data_bytes=data_bytes):
+            return codec.pop(Message.from_bytes(data_bytes))
+
+        runs: dict[tuple[int, str], list[tuple[float, float]]] = {}
+        for round_ in range(repeats + 1):  # round 0 warms up (threads, allocator, caches)
+            order = thread_counts if round_ % 2 == 0 else thread_counts[::-1]
+            for t in order:
+                with threadpool_limits(limits=t, user_api="openmp"):
+                    enc = wall_and_cpu(encode)
+                    dec = wall_and_cpu(decode)
+                    if round_ == 0:
+                        assert np.array_equal(decode(), symbols)
+                        continue
+                runs.setdefault((t, "encode"), []).append(enc)
+                runs.setdefault((t, "decode"), []).append(dec)
+        for t in thread_counts:
+            entry = {}
+            for side in ("encode", "decode"):
+                walls = sorted(runs[(t, side)])
+                entry[f"{side}_ns"] = walls[0][0] / n * 1e9
+                entry[f"{side}_median_ns"] = walls[len(walls) // 2][0] / n * 1e9
+                entry[f"{side}_process_cpu_ns"] = walls[0][1] / n * 1e9
+                entry[f"{side}_all_wall_ns"] = [w / n * 1e9 for w, _ in runs[(t, side)]]
+            results[t][name] = entry
+    return {f"dgmlab_{t}_thread{'s' if t > 1 else ''}_wall": results[t] for t in thread_counts}
 
 
 def measure_constriction(n: int, repeats: int) -> dict:
@@ -160,32 +221,38 @@ def child(args: argparse.Namespace) -> None:
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     if args.child == "constriction":
         print(json.dumps(measure_constriction(args.n, args.repeats)))
+    elif args.child == "scaling":
+        print(json.dumps(measure_scaling(args.n, args.repeats, (1, args.threads))))
     else:
         print(json.dumps(measure_dgmlab(args.n, args.repeats, args.streams)))
 
 
-def run_child(kind: str, args: argparse.Namespace, threads: int, streams: int, clock: str) -> dict:
+def run_child(kind: str, args: argparse.Namespace, threads: int, streams: int, clock: str, n: int | None = None) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    cmd = [sys.executable, __file__, "--child", kind, "--n", str(args.n), "--repeats", str(args.repeats),
-           "--streams", str(streams), "--clock", clock]
+    cmd = [sys.executable, __file__, "--child", kind, "--n", str(n or args.n), "--repeats", str(args.repeats),
+           "--streams", str(streams), "--clock", clock, "--threads", str(threads)]
     return json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
 
 
 def scaling_report(args: argparse.Namespace, cores: int) -> dict:
     """1 thread vs all cores, 64 streams, wall time (needs a quiet machine), plus each run's process CPU time."""
-    return {"dgmlab_1_thread_wall": run_child("dgmlab", args, 1, 64, "wall"),
-            f"dgmlab_{cores}_threads_wall": run_child("dgmlab", args, cores, 64, "wall")}
+    report = run_child("scaling", args, cores, 64, "wall", n=args.scaling_n)
+    report["scaling_n"] = args.scaling_n
+    return report
 
 
 def print_scaling(report: dict, cores: int) -> None:
     one_wall, many = report["dgmlab_1_thread_wall"], report[f"dgmlab_{cores}_threads_wall"]
+    print(f"{cores}-thread speed-up, wall time, 64 streams, n = {report['scaling_n']}: best of {len(many[next(iter(many))]['encode_all_wall_ns'])} "
+          f"(median of the runs); the {cores}-thread best run's process CPU time over its wall time")
     for name in one_wall:
         ratios = []
         for side in ("encode", "decode"):
-            wall = one_wall[name][f"{side}_ns"] / many[name][f"{side}_ns"]
-            cpu = many[name][f"{side}_process_cpu_ns"] / one_wall[name][f"{side}_process_cpu_ns"]
-            ratios.append(f"{side} {wall:.2f}x (CPU time {cpu:.2f}x of 1 thread's)")
-        print(f"{name:26s} {cores}-thread speed-up (wall, 64 streams): {', '.join(ratios)}")
+            best = one_wall[name][f"{side}_ns"] / many[name][f"{side}_ns"]
+            median = one_wall[name][f"{side}_median_ns"] / many[name][f"{side}_median_ns"]
+            busy = many[name][f"{side}_process_cpu_ns"] / many[name][f"{side}_ns"]
+            ratios.append(f"{side} {best:.2f}x ({median:.2f}x; CPU/wall {busy:.2f})")
+        print(f"  {name:26s} {', '.join(ratios)}")
 
 
 def main() -> None:
@@ -195,7 +262,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "coder_vs_peers.json")
     parser.add_argument("--scaling-only", action="store_true",
                         help="only the thread-scaling pair (wall time: run it on a quiet machine)")
-    parser.add_argument("--child", choices=["dgmlab", "constriction"], help=argparse.SUPPRESS)
+    parser.add_argument("--scaling-n", type=int, default=8_000_000,
+                        help="symbols per workload in the thread-scaling pair (large arrays)")
+    parser.add_argument("--child", choices=["dgmlab", "constriction", "scaling"], help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--streams", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -221,12 +291,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     one, eight, peer = report["dgmlab_1_thread"], report["dgmlab_1_thread_8_streams"], report["constriction"]
-    one_wall, many = report["dgmlab_1_thread_wall"], report[f"dgmlab_{cores}_threads_wall"]
     print(f"{'workload':26s} {'coder':28s} {'enc ns':>8s} {'dec ns':>8s} {'overhead':>10s}")
     for name in one:
         rows = [("constriction 0.5.0", peer.get(name)), ("dgmlab 1 thread, 1 stream", one[name]),
-                ("dgmlab 1 thread, 8 streams", eight[name]), ("dgmlab 1 thread (wall)", one_wall[name]),
-                (f"dgmlab {cores} threads (wall)", many[name])]
+                ("dgmlab 1 thread, 8 streams", eight[name])]
         for label, r in rows:
             if r:
                 print(f"{name:26s} {label:28s} {r['encode_ns']:8.1f} {r['decode_ns']:8.1f} {r['overhead_pct']:9.4f}%")

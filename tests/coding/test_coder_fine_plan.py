@@ -3,7 +3,6 @@ plan: per item on adversarial parameters, and end to end (message bytes) on ever
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys

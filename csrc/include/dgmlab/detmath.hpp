@@ -28,7 +28,11 @@
 // Runtime-dispatched AVX2 paths (GCC and Clang on x86-64): compiled for AVX2 *without* FMA, so that no compiler
 // setting can fuse a multiply and an add there, and chosen per call from the CPU's features.
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__)
+// GCC 12's AVX-512 intrinsics warn -Wmaybe-uninitialized on their own `__Y = __Y` idiom (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #define DGMLAB_AVX2_DISPATCH 1
 #endif
 
