@@ -74,6 +74,10 @@ def det_phi_standardised(e: NDArray[np.float64], mean: NDArray[np.float64], std:
 def quantise_pairs(f0: NDArray[np.float64], f1: NDArray[np.float64], range: NDArray[np.float64],
                    b: NDArray[np.int32], nb: NDArray[np.int32], total: NDArray[np.uint32],
                    dispatched: bool) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]: ...
+def fine_gaussian_plan(
+    symbols: NDArray[np.int64], mean: NDArray[np.float64], std: NDArray[np.float64], bin_width: float, lo: int,
+    hi: int, dispatched: bool
+) -> tuple[NDArray[np.uint64], NDArray[np.uint64], NDArray[np.uint32], NDArray[np.uint32]]: ...
 
 # ---- numerical kernels (csrc/bindings/kernels.cpp); Python code goes through dgmlab.kernels ----
 def cholesky_to_ar(J: NDArray[np.float64], sigma: float,
