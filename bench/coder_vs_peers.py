@@ -243,16 +243,19 @@ def scaling_report(args: argparse.Namespace, cores: int) -> dict:
 
 def print_scaling(report: dict, cores: int) -> None:
     one_wall, many = report["dgmlab_1_thread_wall"], report[f"dgmlab_{cores}_threads_wall"]
-    print(f"{cores}-thread speed-up, wall time, 64 streams, n = {report['scaling_n']}: best of {len(many[next(iter(many))]['encode_all_wall_ns'])} "
-          f"(median of the runs); the {cores}-thread best run's process CPU time over its wall time")
+    runs = len(many[next(iter(many))]["encode_all_wall_ns"])
+    print(f"{cores}-thread speed-up, wall time, 64 streams, n = {report['scaling_n']}, {runs} rounds: best over best "
+          f"(median over median; median of the rounds' own ratios); the {cores}-thread best run's CPU time / wall time")
     for name in one_wall:
         ratios = []
         for side in ("encode", "decode"):
-            best = one_wall[name][f"{side}_ns"] / many[name][f"{side}_ns"]
-            median = one_wall[name][f"{side}_median_ns"] / many[name][f"{side}_median_ns"]
-            busy = many[name][f"{side}_process_cpu_ns"] / many[name][f"{side}_ns"]
-            ratios.append(f"{side} {best:.2f}x ({median:.2f}x; CPU/wall {busy:.2f})")
-        print(f"  {name:26s} {', '.join(ratios)}")
+            a, b = one_wall[name], many[name]
+            best = a[f"{side}_ns"] / b[f"{side}_ns"]
+            median = a[f"{side}_median_ns"] / b[f"{side}_median_ns"]
+            paired = float(np.median(np.divide(a[f"{side}_all_wall_ns"], b[f"{side}_all_wall_ns"])))
+            busy = b[f"{side}_process_cpu_ns"] / b[f"{side}_ns"]
+            ratios.append(f"{side} {best:.2f}x ({median:.2f}x; {paired:.2f}x; CPU/wall {busy:.2f})")
+        print(f"  {name:24s} {', '.join(ratios)}")
 
 
 def main() -> None:
@@ -262,7 +265,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "coder_vs_peers.json")
     parser.add_argument("--scaling-only", action="store_true",
                         help="only the thread-scaling pair (wall time: run it on a quiet machine)")
-    parser.add_argument("--scaling-n", type=int, default=8_000_000,
+    parser.add_argument("--scaling-n", type=int, default=4_000_000,
                         help="symbols per workload in the thread-scaling pair (large arrays)")
     parser.add_argument("--child", choices=["dgmlab", "constriction", "scaling"], help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)

@@ -119,7 +119,11 @@ inline const bool kHasAvx512 = (__builtin_cpu_init(), __builtin_cpu_supports("av
 
 namespace avx512 {
 
+#if defined(__clang__)  // Clang has no optimize attribute; it never fuses separate intrinsics unless fp-contract=fast
+#define DGMLAB_AVX512_FN __attribute__((target("avx512f,avx512dq,avx512cd")))
+#else
 #define DGMLAB_AVX512_FN __attribute__((target("avx512f,avx512dq,avx512cd"), optimize("fp-contract=off")))
+#endif
 
 // detmath::phi on eight lanes: the same IEEE operations in the same order (see phi and phi_standardised_avx2).
 DGMLAB_AVX512_FN DGMLAB_ALWAYS_INLINE __m512d phi8(__m512d t) {
