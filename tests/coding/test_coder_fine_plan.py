@@ -73,7 +73,7 @@ DIGEST = textwrap.dedent("""
         symbols[::97] = lo
         symbols[1::89] = hi
         codec = DiscretizedGaussian(mean, std, w, (lo, hi))
-        for streams in (1, 3, 8, 64):
+        for streams in (1, 2, 3, 5, 8, 64):  # lockstep groups of 1-4 streams
             msg = Message(num_streams=streams, seed=7)
             codec.push(msg, symbols)
             data = msg.to_bytes()

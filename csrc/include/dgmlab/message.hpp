@@ -99,6 +99,9 @@ class alignas(64) Stream {
   uint64_t key() const { return key_; }
   bool fresh() const { return fresh_; }
 
+  // The word stack alone (serialize.hpp fills the words after the headers).
+  void set_words(std::vector<uint32_t> words) { words_ = std::move(words); }
+
   // Rebuild from serialised fields (the caller validates them).
   void restore(bool fresh, rans::State head, std::vector<uint32_t> words, double initial_bits, uint64_t draws) {
     fresh_ = fresh;

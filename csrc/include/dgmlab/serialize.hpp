@@ -109,6 +109,8 @@ inline std::vector<uint8_t> to_bytes(const Message& msg) {
   return out;
 }
 
+// Reading: the headers first (every length checked against the bytes present), then the words of all streams
+// copied in parallel while one thread computes the checksum, which is then compared.
 inline Message from_bytes(const uint8_t* data, size_t size) {
   detail::Reader in(data, size);
   in.need(8, "the magic number");
@@ -123,6 +125,10 @@ inline Message from_bytes(const uint8_t* data, size_t size) {
   if (num_streams < 1 || num_streams > kMaxStreams)
     throw std::invalid_argument("corrupt message: stream count " + std::to_string(num_streams) + " is out of range");
   Message msg(num_streams, in.get(8, "the seed"));
+  struct Words {
+    size_t at, count;
+  };
+  std::vector<Words> words(num_streams);
   for (size_t s = 0; s < num_streams; ++s) {
     const uint64_t fresh = in.get(1, "a stream header");
     const uint64_t head = in.get(8, "a stream header");
@@ -134,19 +140,33 @@ inline Message from_bytes(const uint8_t* data, size_t size) {
     if (fresh > 1 || head < rans::kLower || head >= (rans::kLower << rans::kWordBits) || !(initial_bits >= 0))
       throw std::invalid_argument("corrupt message: stream " + std::to_string(s) + " has an invalid state");
     if (num_words > (size - in.pos()) / 4) in.need(SIZE_MAX, "the stream words");
-    std::vector<uint32_t> words(num_words);
     in.need(4 * num_words, "the stream words");
-    if (kLittleEndian && num_words > 0) {
-      std::memcpy(words.data(), in.here(), 4 * num_words);
-      in.skip(4 * num_words);
-    } else {
-      for (auto& w : words) w = static_cast<uint32_t>(in.get(4, "the stream words"));
-    }
-    msg.stream(s).restore(fresh == 1, head, std::move(words), initial_bits, draws);
+    words[s] = {in.pos(), num_words};
+    in.skip(4 * num_words);
+    msg.stream(s).restore(fresh == 1, head, {}, initial_bits, draws);
   }
   const size_t body = in.pos();
   const uint64_t stored = in.get(8, "the checksum");
-  if (stored != checksum(data, body)) throw std::invalid_argument("corrupt message: checksum mismatch");
+  uint64_t computed = 0;
+  const auto streams = static_cast<int64_t>(num_streams);
+#pragma omp parallel if (size >= (size_t{1} << 20) && num_streams > 1)
+  {
+#pragma omp single nowait
+    computed = checksum(data, body);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t s = 0; s < streams; ++s) {
+      const Words w = words[static_cast<size_t>(s)];
+      std::vector<uint32_t> stack(w.count);
+      if (kLittleEndian) {
+        if (w.count) std::memcpy(stack.data(), data + w.at, 4 * w.count);
+      } else {
+        for (size_t i = 0; i < w.count; ++i)
+          for (int b = 0; b < 4; ++b) stack[i] |= uint32_t{data[w.at + 4 * i + b]} << (8 * b);
+      }
+      msg.stream(static_cast<size_t>(s)).set_words(std::move(stack));
+    }
+  }
+  if (stored != computed) throw std::invalid_argument("corrupt message: checksum mismatch");
   if (in.pos() != size)
     throw std::invalid_argument("corrupt message: " + std::to_string(size - in.pos()) + " unexpected trailing bytes");
   return msg;
