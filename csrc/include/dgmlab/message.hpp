@@ -255,6 +255,7 @@ class Message {
 
   static constexpr size_t kLockstep = 4;    // streams a thread advances together
   static constexpr size_t kPlanBlock = 32;  // items a stream plans ahead in push_planned
+  static constexpr size_t kTailStreams = 2;  // single-stream groups a thread at the end of a parallel call
 
  private:
   // The items [first, first + size) of one stream.
@@ -276,10 +277,16 @@ class Message {
     if (parallel) threads = static_cast<size_t>(std::max(1, omp_get_max_threads()));
 #endif
     const size_t size = std::clamp<size_t>(count / threads, 1, kLockstep);
-    const auto groups = static_cast<int64_t>((count + size - 1) / size);
+    // With several threads, the last kTailStreams streams a thread are groups of one: the thread that finishes
+    // first then waits for at most one stream's work, not a whole group's (6% of the work for 64 streams on 2).
+    const size_t tail = threads > 1 ? std::min(count, kTailStreams * threads) : 0;
+    const size_t head_end = count - tail, head_groups = (head_end + size - 1) / size;
+    const auto groups = static_cast<int64_t>(head_groups + tail);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (int64_t k = 0; k < groups; ++k) {
-      const size_t s0 = static_cast<size_t>(k) * size, group = std::min(size, count - s0);
+      const auto uk = static_cast<size_t>(k);
+      const size_t s0 = uk < head_groups ? uk * size : head_end + (uk - head_groups);
+      const size_t group = uk < head_groups ? std::min(size, head_end - s0) : 1;
       Chunk chunk[kLockstep];
       size_t longest = 0;
       for (size_t j = 0; j < group; ++j) {
