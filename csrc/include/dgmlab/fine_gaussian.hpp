@@ -203,6 +203,15 @@ DGMLAB_AVX512_FN inline void plan_fine_block_avx512(const Grid& g, const double*
   const __m512i lo1 = _mm512_set1_epi64(g.lo + 1), hi1 = _mm512_set1_epi64(g.hi - 1);
   const __m512i total = _mm512_set1_epi64(int64_t{1} << kBucketPrecision);
   const double kLimit = 0x1p62;  // to_symbol's clamp: beyond it, the scalar plan
+  // Pushes walk each stream's items downwards, a block at a time: prefetch the inputs of the block after next (the
+  // hardware prefetchers leave this plan waiting on memory: ~20% of an encode in a C++ harness).
+  if (first >= 2 * FineGaussianBlock::kMax)
+    for (size_t line = 0; line < FineGaussianBlock::kMax; line += 8) {
+      const size_t i = first - 2 * FineGaussianBlock::kMax + line;
+      __builtin_prefetch(mean + i);
+      __builtin_prefetch(std + i);
+      __builtin_prefetch(symbols + i);
+    }
   for (size_t j = 0; j < count; j += 8) {
     const __mmask8 active = count - j >= 8 ? 0xff : static_cast<__mmask8>((1u << (count - j)) - 1);
     const size_t i0 = first + j;
