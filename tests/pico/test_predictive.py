@@ -14,8 +14,8 @@ import torch
 from dgmlab.pico.bitstream import LatentCode, encode, quantize
 from dgmlab.pico.domain import hold_previous_fill
 from dgmlab.pico.predictive import MDNPredictor, bin_probs, decode_video, encode_video, rnn_digest
-from dgmlab.world_models.mdn_rnn import MDNRNN, sample_mdn, save_rnn
 from dgmlab.world_models.config import RNNConfig
+from dgmlab.world_models.mdn_rnn import MDNRNN, sample_mdn, save_rnn
 
 Z, BLOCK = 8, 2
 

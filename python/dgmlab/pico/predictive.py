@@ -149,7 +149,7 @@ def encode_video(z: np.ndarray, mask: np.ndarray, actions: np.ndarray, rnn: torc
     n, num_blocks = mask.shape
     keep = np.repeat(mask, code.block_size, axis=1)
     symbols = np.floor(z / code.step + 0.5).astype(np.int64)
-    half = max(int(ceil(_MIN_RANGE / code.step)), int(np.abs(symbols[keep]).max(initial=0)))
+    half = max(ceil(_MIN_RANGE / code.step), int(np.abs(symbols[keep]).max(initial=0)))
     if 2 * half + 1 >= 2**_PRECISION:
         raise ValueError(f"step: {code.step} gives {2 * half + 1} quantisation bins, more than the "
                          f"{_PRECISION}-bit coder takes; use a larger step")
