@@ -92,6 +92,20 @@ def test_bin_probs_are_a_distribution_with_the_tails_in_the_end_bins():
     assert np.array_equal(p, again)
 
 
+def test_the_predictor_is_the_mdn_rnn_in_float64():
+    """The deterministic float64 re-evaluation agrees with torch's own forward pass to float32 accuracy."""
+    rnn = _rnn(2)
+    z, _, actions = _episode(15, seed=2)
+    with torch.no_grad():
+        x = torch.from_numpy(np.concatenate([z, actions], 1)).float()[None]
+        logit, mu, log_sigma = (p[0].double().numpy() for p in rnn(x[..., :Z], x[..., Z:])[:3])
+    predictor = MDNPredictor(rnn)
+    for t in range(15):
+        predictor.observe(z[t], actions[t])
+        for ours, theirs in zip(predictor.params, (logit[t], mu[t], log_sigma[t])):
+            np.testing.assert_allclose(ours, theirs, atol=2e-5)
+
+
 def test_a_latent_far_outside_the_usual_range_still_decodes():
     rnn = _rnn()
     z, mask, actions = _episode(10)

@@ -17,13 +17,13 @@ received, pop frame t + 1.
 ...                                                          atol=0.125))
 (True, True)
 
-Determinism (``shared/ARCHITECTURE.md``): the probability tables are a deterministic function of the MDN outputs:
-only IEEE-754 basic operations plus the coder's own fixed-polynomial ``exp`` and normal CDF (``detmath``, the same
-on every machine), sums in a fixed order, then the native categorical coder (24-bit CDF, every bin of the support a
-frequency >= 1). The MDN outputs themselves come from torch: both sides run the same code (one frame at a time,
-batch 1, float32, one torch thread), and the header carries a digest of the MDN-RNN's weights, so a receiver holding
-a different model gets a clear error instead of garbage. Bitstreams therefore decode on the machine (or the same
-torch build and CPU kind) that wrote them; float32 LSTM kernels are not promised to agree bit for bit across builds.
+Determinism (``shared/ARCHITECTURE.md``): sender and receiver must compute bit-identical tables. The MDN-RNN is
+therefore not run through torch's float32 kernels (whose summation order depends on build, CPU and thread count)
+but re-evaluated in float64 from its weights (:class:`MDNPredictor`): products accumulated one input column at a
+time, the coder's fixed-polynomial sigmoid and ``exp`` (``detmath``, the same on every machine). The tables then use
+only IEEE-754 basic operations, ``detmath``'s ``exp`` and normal CDF, sums in a fixed order, and the native
+categorical coder (24-bit CDF, every bin of the support a frequency >= 1). The header carries a digest of the
+MDN-RNN's weights, so a receiver holding a different model gets a clear error instead of garbage.
 
 Layout: a 45-byte header (magic ``PICV``, version, K, block size, N, step, budget, symbol half-range S, the weights'
 digest), then per frame in decode order: k, the mask's rank among k-subsets, the kept symbols (support [-S, S];
@@ -32,10 +32,8 @@ the end bins take the tails). One bitstream is one episode; bits per frame = ``8
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import struct
-from collections.abc import Iterator
 from math import ceil, comb
 
 import numpy as np
@@ -44,6 +42,7 @@ import torch
 from dgmlab.coding import Categorical, Message, Uniform
 from dgmlab.coding._ext import _native
 from dgmlab.pico.bitstream import Decoded, LatentCode, _check, _k_codec, quantize, subset_rank, subset_unrank
+from dgmlab.world_models.mdn_rnn import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 
 __all__ = ["MDNPredictor", "bin_probs", "decode_video", "encode_video", "rnn_digest"]
 
@@ -64,33 +63,48 @@ def rnn_digest(rnn: torch.nn.Module) -> bytes:
     return h.digest()[:8]
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread (a kernel's summation order may depend on the thread count)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class MDNPredictor:
-    """The receiver's MDN-RNN: after :meth:`observe` of frame t - 1's received latents and action, :attr:`params`
-    is the predictive mixture (logit_pi, mu, log_sigma), each (L, M) float64, for frame t; None at an episode start
-    (code under the prior)."""
+    """The receiver's MDN-RNN, run in float64 with a fixed order of operations: after :meth:`observe` of frame
+    t - 1's received latents and action, :attr:`params` is the predictive mixture (logit_pi, mu, log_sigma), each
+    (L, M), for frame t; None at an episode start (code under the prior).
+
+    The LSTM step and the MDN head are the torch model's equations evaluated column by column (accumulation in a
+    fixed order, the coder's deterministic ``exp`` / sigmoid), not torch's float32 kernels, whose summation order
+    may depend on the build, the CPU and the thread count: the outputs are a function of the weights and the
+    received data only, identical for the sender and any receiver. They agree with torch's to float32 accuracy.
+    """
 
     def __init__(self, rnn: torch.nn.Module) -> None:
-        self.rnn = rnn
-        self.state: tuple | None = None
+        sd = {k: v.detach().cpu().double().numpy() for k, v in rnn.state_dict().items()}
+        self.z_dim, self.mixtures = rnn.z_dim, rnn.mixtures
+        self._w_in = np.ascontiguousarray(sd["lstm.weight_ih_l0"].T)  # (in, 4H) rows = input columns
+        self._w_h = np.ascontiguousarray(sd["lstm.weight_hh_l0"].T)  # (H, 4H)
+        self._bias = sd["lstm.bias_ih_l0"] + sd["lstm.bias_hh_l0"]
+        width = 3 * self.z_dim * self.mixtures  # the mixture part of the head (not reward / done)
+        self._w_head = np.ascontiguousarray(sd["head.weight"][:width].T)  # (H, width)
+        self._b_head = sd["head.bias"][:width].copy()
+        hidden = self._w_h.shape[0]
+        self.h, self.c = np.zeros(hidden), np.zeros(hidden)
         self.params: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
+    @staticmethod
+    def _affine(bias: np.ndarray, w_rows: np.ndarray, x: np.ndarray, acc: np.ndarray | None = None) -> np.ndarray:
+        acc = bias.copy() if acc is None else acc
+        for j in range(len(x)):  # acc += W[:, j] * x[j], one input column at a time
+            acc += w_rows[j] * x[j]
+        return acc
+
     def observe(self, z: np.ndarray, action: np.ndarray) -> None:
-        x = np.concatenate([np.asarray(z, np.float64), np.asarray(action, np.float64)]).astype(np.float32)
-        with torch.no_grad(), _one_thread():
-            out, self.state = self.rnn.lstm(torch.from_numpy(x).view(1, 1, -1), self.state)
-            logit_pi, mu, log_sigma = self.rnn.split(self.rnn.head(out))[:3]
-        self.params = tuple(p[0, 0].numpy().astype(np.float64) for p in (logit_pi, mu, log_sigma))
+        x = np.concatenate([np.asarray(z, np.float64), np.asarray(action, np.float64)])
+        gates = self._affine(self._bias, self._w_in, x)
+        gates = self._affine(self._bias, self._w_h, self.h, gates)
+        i, f, g, o = np.split(gates, 4)  # torch's gate order
+        tanh_g = 2.0 * _native.det_sigmoid(2.0 * g) - 1.0
+        self.c = _native.det_sigmoid(f) * self.c + _native.det_sigmoid(i) * tanh_g
+        self.h = _native.det_sigmoid(o) * (2.0 * _native.det_sigmoid(2.0 * self.c) - 1.0)
+        out = self._affine(self._b_head, self._w_head, self.h).reshape(self.z_dim, 3, self.mixtures)
+        log_sigma = np.clip(out[:, 2], LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        self.params = (out[:, 0].copy(), out[:, 1].copy(), log_sigma)
 
 
 def bin_probs(logit_pi: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, step: float, half: int) -> np.ndarray:
