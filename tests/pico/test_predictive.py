@@ -172,3 +172,11 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="step: .* quantisation bins"):
         encode_video(z, mask, actions, rnn, LatentCode(BLOCK, 1e-7))
     assert len(rnn_digest(rnn)) == 8 and rnn_digest(rnn) != rnn_digest(_rnn(seed=1))
+
+
+def test_module_example_runs():
+    import doctest
+
+    from dgmlab.pico import predictive
+
+    assert doctest.testmod(predictive, raise_on_error=True).attempted > 0
