@@ -74,8 +74,10 @@ def test_car_tiny_end_to_end_with_closed_loop(wm_run, tmp_path):
     argv = ["pico", "car", "--run", str(wm_run), "--out", str(out), "--budgets", "0.25", "--rounds", "1",
             "--epochs", "1", "--passes", "1", "--train-episodes", "1", "--test-episodes", "1",
             "--record-steps", "12", "--tracks", "2", "--max-steps", "12", "--loop-budgets", "0.25",
-            "--loop-methods", "pico,random"]
+            "--loop-methods", "pico,random", "--code", "predictive"]
     assert main(argv) == 0
+    rows = [json.loads(line) for line in (out / "closed_loop_episodes.jsonl").read_text().splitlines()]
+    assert {r["code"] for r in rows} == {"predictive"}
     summary = json.loads((out / "closed_loop.json").read_text())
     assert [(r["method"], r["tracks"]) for r in summary] == [("uncompressed", 2), ("pico", 2), ("random", 2)]
     assert all(r["bits_per_frame"] > 0 for r in summary[1:])
@@ -123,6 +125,28 @@ def test_uncompressed_driver_is_the_world_models_agent(wm_run):
         env.close()
     assert ours["score"] == score
     assert np.array_equal(ours["log"]["action"].astype(np.float32), theirs["action"])
+
+
+def test_closed_loop_bits_under_prior_and_predictive_codes(wm_run):
+    """Both coders decode to the latents the controller drove on (drive_episode checks it) and report their bytes."""
+    from dgmlab.pico.car_racing import drive_episode, load_car_models
+    from dgmlab.pico.masking import random_mask
+
+    models = load_car_models(wm_run)
+    results = {}
+    for code in ("prior", "predictive"):
+        rng = np.random.default_rng(0)
+
+        def choose(f, rng=rng):
+            return random_mask(1, 8, np.array([3]), rng)[0]
+
+        results[code] = drive_episode(models, choose, 9, 0.25, max_steps=30, budget=3 / 8, code=code)
+        r = results[code]
+        assert r["bits_per_frame"] == 8 * r["bytes"] / r["frames"]
+    assert np.array_equal(results["prior"]["log"]["z"], results["predictive"]["log"]["z"])  # same drive
+    assert results["prior"]["bytes"] != results["predictive"]["bytes"]
+    with pytest.raises(ValueError, match="code: expected one of"):
+        drive_episode(models, None, 9, 0.25, max_steps=5, code="mdn")
 
 
 def test_car_continuous_actions_train_the_gaussian_discriminator(wm_run, tmp_path):

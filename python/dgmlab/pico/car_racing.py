@@ -6,7 +6,8 @@ its continuous steering error is reported beside. The controller reads [z, h] wh
 which the receiver computes from the latents it received (the sender mirrors it, so both know h). Dropped blocks
 hold the receiver's previous value (zeros at the start of an episode), so the compressor sees [z, h, held latents]:
 under hold-previous a block that is never sent stays stale forever (a fixed mask is a disaster), and the sender can
-mirror what the receiver holds. Kept latents are coded under the VAE's N(0, 1) prior.
+mirror what the receiver holds. Kept latents are coded under the VAE's N(0, 1) prior, or in the closed loop
+optionally under the MDN-RNN's predictive distribution (:mod:`dgmlab.pico.predictive`).
 
 The sender's latent z is the one the World Models agent acts on: a sample of q(z | x) (mean plus the encoder's
 standard deviation times noise seeded by the track, as :class:`dgmlab.world_models.rollout.Agent` draws it), so the
@@ -28,9 +29,11 @@ import torch
 
 from dgmlab.pico.bitstream import LatentCode, decode, encode, quantize
 from dgmlab.pico.domain import Domain, hold_previous_fill
+from dgmlab.pico.predictive import decode_video, encode_video
 
 __all__ = [
     "BLOCK_SIZE",
+    "CODES",
     "CarModels",
     "Driver",
     "car_domain",
@@ -111,9 +114,16 @@ class Driver:
         return action
 
 
+CODES = ("prior", "predictive")
+
+
 def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step: float, max_steps: int = 1000,
-                  budget: float | None = None, keep_frames: bool = False) -> dict:
-    """One episode on track ``seed``; returns its score, and bits per frame of its real bitstream."""
+                  budget: float | None = None, keep_frames: bool = False, code: str = "prior") -> dict:
+    """One episode on track ``seed``; returns its score, and bits per frame of its real bitstream: kept latents
+    coded under the VAE's N(0, 1) prior (``code="prior"``) or under the MDN-RNN's predictive distribution given the
+    received latents and the controller's actions (``"predictive"``, :mod:`dgmlab.pico.predictive`)."""
+    if code not in CODES:
+        raise ValueError(f"code: expected one of {CODES}, got {code!r}")
     from dgmlab.world_models.env import CarRacingEnv
     from dgmlab.world_models.rollout import run_episode
 
@@ -126,12 +136,18 @@ def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step
     log = {k: np.asarray(v) for k, v in driver.log.items() if keep_frames or k != "obs"}
     result = {"seed": seed, "score": score, "frames": len(log["mu"]), "log": log}
     if choose is not None:
-        data = encode(log["mu"], log["mask"], LatentCode(BLOCK_SIZE, step, budget))
+        latent_code = LatentCode(BLOCK_SIZE, step, budget)
+        if code == "prior":
+            data = encode(log["mu"], log["mask"], latent_code)
+            values = decode(data).values
+        else:  # the receiver knows the actions its controller took
+            data = encode_video(log["mu"], log["mask"], log["action"], models.rnn, latent_code)
+            values = decode_video(data, models.rnn, log["action"]).values
         starts = np.zeros(len(log["mu"]), bool)
         starts[0] = True
-        received = hold_previous_fill(starts)(decode(data).values)
-        if not np.array_equal(received, log["z"]):
+        if not np.array_equal(hold_previous_fill(starts)(values), log["z"]):
             raise RuntimeError("decoded latents differ from those the controller drove on (a coder bug)")
+        result["bytes"] = len(data)
         result["bits_per_frame"] = 8.0 * len(data) / len(log["mu"])
     return result
 

@@ -2,8 +2,9 @@
 
 Writes to ``out/``: ``episodes_{train,test}.npz`` (the uncompressed agent's recorded episodes), PICO models per
 (objective, budget), ``results.{json,csv}`` + ``agreement.png`` (offline agreement of the discretised steering),
-``closed_loop.{json,csv}`` + ``closed_loop.png`` (score over full episodes vs bits per frame; one row per track,
-appended as it finishes, so a killed run resumes where it stopped).
+``closed_loop.{json,csv}`` + ``closed_loop.png`` (score over full episodes vs bits per frame, kept latents coded
+under the prior or the MDN-RNN's predictive distribution (``CarSweep.code``); one row per track, appended as it
+finishes, so a killed run resumes where it stopped).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class CarSweep:
     loop_budgets: tuple[float, ...] = (0.125, 0.25)
     loop_methods: tuple[str, ...] = ("pico", "random", "perceptual")
     steer_threshold: float = 0.1
+    code: str = "prior"
+    """Closed loop: code kept latents under the VAE prior or the MDN-RNN's predictive distribution (``predictive``)."""
 
 
 def _chooser(method: str, model: PICO | None, budget: float, num_blocks: int, rng: np.random.Generator):
@@ -49,6 +52,8 @@ def _chooser(method: str, model: PICO | None, budget: float, num_blocks: int, rn
 def _closed_loop(out: Path, models, sweep_cfg: CarSweep, step: float, model_for, log) -> list[dict]:
     path = out / "closed_loop_episodes.jsonl"
     done = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    # resume only rows of this coder (rows written before the option existed used the prior); no bits uncompressed
+    done = [r for r in done if r["method"] == "uncompressed" or r.get("code", "prior") == sweep_cfg.code]
     seen = {(r["method"], r["budget"], r["seed"]) for r in done}
     num_blocks = models.vae.z_dim // 4
     configs = [("uncompressed", 1.0)] + [(m, b) for b in sweep_cfg.loop_budgets for m in sweep_cfg.loop_methods]
@@ -60,9 +65,9 @@ def _closed_loop(out: Path, models, sweep_cfg: CarSweep, step: float, model_for,
             if (method, budget, seed) in seen:
                 continue
             choose = None if method == "uncompressed" else _chooser(method, model, budget, num_blocks, rng)
-            r = drive_episode(models, choose, seed, step, sweep_cfg.max_steps, budget)
+            r = drive_episode(models, choose, seed, step, sweep_cfg.max_steps, budget, code=sweep_cfg.code)
             row = {"method": method, "budget": budget, "seed": seed, "score": r["score"], "frames": r["frames"],
-                   "bits_per_frame": r.get("bits_per_frame", float("nan"))}
+                   "bits_per_frame": r.get("bits_per_frame", float("nan")), "code": sweep_cfg.code}
             log(f"closed loop {method} rho={budget:g} track {seed}: score {r['score']:.1f} "
                 f"bits/frame {row['bits_per_frame']:.1f}")
             with open(path, "a") as f:
