@@ -16,6 +16,7 @@
 
 #include "dgmlab/linear_ar.hpp"
 #include "kernels_cpu.hpp"
+#include "output_pool.hpp"
 #ifdef DGMLAB_WITH_CUDA
 #include "kernels_cuda.hpp"
 #endif
@@ -54,8 +55,9 @@ py::tuple cholesky_to_ar(const py::array& J, double sigma, double max_cond) {
   require_positive(max_cond, "max_cond");
   const std::int64_t B = J.shape(0);
   const py::ssize_t d = J.shape(1);
-  py::array_t<double> L({B, static_cast<std::int64_t>(d), static_cast<std::int64_t>(d)});
-  py::array_t<double> A({B, static_cast<std::int64_t>(d), static_cast<std::int64_t>(d)});
+  // L and A from the output pool: repeated calls of one shape reuse the pages of outputs already freed.
+  py::array_t<double> L = dgmlab::bindings::pooled_array({static_cast<py::ssize_t>(B), d, d});
+  py::array_t<double> A = dgmlab::bindings::pooled_array({static_cast<py::ssize_t>(B), d, d});
   py::array_t<double> std_dev({B, static_cast<std::int64_t>(d)});
   py::array_t<double> kappa(B);
   Failure f;

@@ -81,6 +81,18 @@ double* align64(std::vector<double>& buffer) {
   return buffer.data() + ((64 - address % 64) % 64) / sizeof(double);
 }
 
+// Scratch of `size` doubles for the calling thread. Up to kKeptScratch doubles it is kept for the thread's next call
+// (OpenMP reuses its threads): a fresh 2 MB vector per call (d = 256) is a fresh mapping, and touching its pages cost
+// about 1 ms per batch of 16. Larger scratch is allocated per call, where the O(d^3) arithmetic dwarfs that.
+constexpr std::size_t kKeptScratch = std::size_t{1} << 21;  // 16 MiB
+
+std::vector<double>& thread_scratch(std::size_t size, std::vector<double>& once) {
+  thread_local std::vector<double> kept;
+  std::vector<double>& buffer = size <= kKeptScratch ? kept : once;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer;
+}
+
 // Batches below this much work (B d^3; about 10 ms on one core at d = 12) run on the calling thread. A parallel
 // region ends when its slowest thread does, and on a busy machine a woken thread may wait a scheduler time slice
 // (milliseconds) to run: batch 4096 of 12x12 (7e6, 4 ms of CPU) took 41 ms of wall time on two threads at load 7.
@@ -131,8 +143,9 @@ Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigm
   const double work = static_cast<double>(B) * d * d * d;
 #pragma omp parallel if (work >= kParallelMinWork)
   {
-    std::vector<double> scratch(interleaved ? static_cast<std::size_t>((4 * dd + d) * kLanes)
-                                            : static_cast<std::size_t>(4 * dd + 8));
+    std::vector<double> once;
+    std::vector<double>& scratch = thread_scratch(
+        interleaved ? static_cast<std::size_t>((4 * dd + d) * kLanes) : static_cast<std::size_t>(4 * dd + 8), once);
     cholesky_ar::Result results[kLanes];
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t g = 0; g < groups; ++g) {
