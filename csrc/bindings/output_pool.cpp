@@ -7,6 +7,10 @@
 #include <mutex>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace py = pybind11;
 
 namespace dgmlab {
@@ -16,6 +20,9 @@ namespace {
 constexpr std::size_t kMinPooledBytes = std::size_t{1} << 18;  // smaller blocks come from malloc's heap, pre-faulted
 constexpr std::size_t kMaxFreeBytes = std::size_t{1} << 26;    // free blocks kept at most, in bytes
 constexpr std::size_t kHeader = 64;  // the block's size sits in front of the data, which stays 64-byte aligned
+// Blocks of at least a huge page start on a huge-page boundary and ask Linux for transparent huge pages (honoured
+// where THP is "always" or "madvise"): one TLB entry per 2 MiB instead of 512, and one fault per 2 MiB on first use.
+constexpr std::size_t kHugePage = std::size_t{1} << 21;
 
 struct Pool {
   std::mutex mutex;
@@ -41,8 +48,13 @@ void* take(std::size_t bytes) {
       return static_cast<char*>(block) + kHeader;
     }
   }
-  void* block = std::aligned_alloc(64, (kHeader + bytes + 63) / 64 * 64);
+  const std::size_t align = kHeader + bytes >= kHugePage ? kHugePage : 64;
+  const std::size_t size = (kHeader + bytes + align - 1) / align * align;
+  void* block = std::aligned_alloc(align, size);
   if (block == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (align == kHugePage) madvise(block, size, MADV_HUGEPAGE);  // advice only: failure leaves normal pages
+#endif
   *static_cast<std::size_t*>(block) = bytes;
   return static_cast<char*>(block) + kHeader;
 }

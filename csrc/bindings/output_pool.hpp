@@ -14,8 +14,9 @@ namespace dgmlab {
 namespace bindings {
 
 // An uninitialised C-contiguous float64 array of `shape`, starting on a 64-byte boundary. Blocks of at least
-// 256 KiB come from the pool (exact size match) or a new allocation, and go back to it when the array is freed,
-// up to 64 MiB of free blocks in all (beyond that they are released); smaller ones are plain numpy arrays.
+// 256 KiB come from the pool (exact size match) or a new allocation (on a 2 MiB boundary with transparent huge
+// pages requested when at least 2 MiB), and go back to it when the array is freed, up to 64 MiB of free blocks in
+// all (beyond that they are released); smaller ones are plain numpy arrays.
 pybind11::array_t<double> pooled_array(const std::vector<pybind11::ssize_t>& shape);
 
 }  // namespace bindings

@@ -355,7 +355,9 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigm
 // Element (i, j) of matrix l of a group sits at X[(i * d + j) * W + l]. Every lane runs the same operations as
 // cholesky_to_ar above with plain left-to-right sums (no partial sums: the lanes are the parallelism), so a matrix's
 // result depends only on d, never on its neighbours or its position in the batch. Failing lanes get their status in
-// results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another.
+// results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another. Only the lower
+// triangle of L and the strict lower triangle of A are written: the caller keeps zeros in the rest of those buffers
+// (short per-row zero fills cost more than the arithmetic at d = 12).
 template <int W>
 DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, double sigma, double max_cond,
                                                        double* L, double* A, double* std_dev, double* M,
@@ -363,12 +365,20 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
   for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
   // One branch-free pass first (v - v is 0 exactly for finite v, NaN otherwise; lane sums of such terms are 0
   // exactly when all are), lane by lane only if some entry is not finite.
-  double lane_sum[W];
-  for (int l = 0; l < W; ++l) lane_sum[l] = 0.0;
-  for (int e = 0; e < d * d; ++e)
-    for (int l = 0; l < W; ++l) lane_sum[l] += J[e * W + l] - J[e * W + l];
+  // Two partial sums per lane (their adds need not wait on each other): a sum of such terms, in any order, is 0
+  // exactly when all are.
+  double lane_sum[W], lane_sum2[W];
+  for (int l = 0; l < W; ++l) lane_sum[l] = lane_sum2[l] = 0.0;
+  int e0 = 0;
+  for (; e0 + 2 <= d * d; e0 += 2)
+    for (int l = 0; l < W; ++l) {
+      lane_sum[l] += J[e0 * W + l] - J[e0 * W + l];
+      lane_sum2[l] += J[(e0 + 1) * W + l] - J[(e0 + 1) * W + l];
+    }
+  for (; e0 < d * d; ++e0)
+    for (int l = 0; l < W; ++l) lane_sum[l] += J[e0 * W + l] - J[e0 * W + l];
   bool all_finite = true;
-  for (int l = 0; l < W; ++l) all_finite &= lane_sum[l] == 0.0;
+  for (int l = 0; l < W; ++l) all_finite &= lane_sum[l] + lane_sum2[l] == 0.0;
   for (int e = 0; e < d * d && !all_finite; ++e)
     for (int l = 0; l < W; ++l)
       if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
@@ -403,8 +413,6 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
         L[(i * d + j) * W + l] *= sigma;
         norm_l[l] += L[(i * d + j) * W + l] * L[(i * d + j) * W + l];
       }
-    for (int j = i + 1; j < d; ++j)
-      for (int l = 0; l < W; ++l) L[(i * d + j) * W + l] = 0.0;
     for (int l = 0; l < W; ++l) std_dev[i * W + l] = L[(i * d + i) * W + l];
   }
   // A_ij = sum_{j<=k<i} L_ik M_kj (k upwards from 0.0, in a register),  M_ij = -A_ij / L_ii,  M_ii = 1 / L_ii.
@@ -423,7 +431,6 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
         norm_m[l] += Mi[j * W + l] * Mi[j * W + l];
       }
     }
-    for (int e = i * W; e < d * W; ++e) Ai[e] = 0.0;
     for (int l = 0; l < W; ++l) {
       Mi[i * W + l] = 1.0 / Lii[l];
       norm_m[l] += Mi[i * W + l] * Mi[i * W + l];
@@ -434,6 +441,73 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
     const double kappa = std::sqrt(norm_l[l]) * std::sqrt(norm_m[l]);
     results[l] = Result{kappa <= max_cond ? Status::kOk : Status::kIllConditioned, -1, kappa};
   }
+}
+
+// ---- Between a batch's layout and the interleaved one, eight matrices at a time --------------------------------
+
+#if defined(__GNUC__)
+DGMLAB_CHOLESKY_INLINE void load8(Vec8& v, const double* p) { std::memcpy(&v, p, sizeof v); }
+DGMLAB_CHOLESKY_INLINE void store8(double* p, const Vec8& v) { std::memcpy(p, &v, sizeof v); }
+
+// c[e][l] = r[l][e]: an eight-by-eight transpose in registers, three rounds of shuffles (element by element where
+// the compiler has no __builtin_shufflevector).
+DGMLAB_CHOLESKY_INLINE void transpose8(const Vec8 (&r)[8], Vec8 (&c)[8]) {
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+#define DGMLAB_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+  Vec8 t[8], u[8];
+  for (int p = 0; p < 4; ++p) {
+    t[2 * p] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    t[2 * p + 1] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int p = 0; p < 2; ++p) {  // u[4h + p]: element p (and p + 4), u[4h + p + 2]: element p + 2 (and p + 6)
+      u[4 * h + p] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * h + p + 2] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int e = 0; e < 4; ++e) {  // u[e] holds rows 0-3 of elements e and e + 4, u[e + 4] rows 4-7
+    c[e] = DGMLAB_SHUF(u[e], u[e + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    c[e + 4] = DGMLAB_SHUF(u[e], u[e + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+#undef DGMLAB_SHUF
+#else
+  double in[8][8], out[8][8];
+  for (int l = 0; l < 8; ++l) std::memcpy(in[l], &r[l], sizeof in[l]);
+  for (int e = 0; e < 8; ++e)
+    for (int l = 0; l < 8; ++l) out[e][l] = in[l][e];
+  for (int e = 0; e < 8; ++e) std::memcpy(&c[e], out[e], sizeof out[e]);
+#endif
+}
+
+#endif  // __GNUC__
+
+// Interleaves eight rows: out[e * 8 + l] = src[l][e] for e < n, eight elements at a time through registers.
+DGMLAB_CHOLESKY_INLINE void interleave8(const double* const (&src)[8], int n, double* out) {
+  int e = 0;
+#if defined(__GNUC__)
+  for (; e + 8 <= n; e += 8) {
+    Vec8 r[8], c[8];
+    for (int l = 0; l < 8; ++l) load8(r[l], src[l] + e);
+    transpose8(r, c);
+    for (int t = 0; t < 8; ++t) store8(out + (e + t) * 8, c[t]);
+  }
+#endif
+  for (; e < n; ++e)
+    for (int l = 0; l < 8; ++l) out[e * 8 + l] = src[l][e];
+}
+
+// The inverse: dst[l][e] = in[e * 8 + l] for e < n.
+DGMLAB_CHOLESKY_INLINE void deinterleave8(const double* in, int n, double* const (&dst)[8]) {
+  int e = 0;
+#if defined(__GNUC__)
+  for (; e + 8 <= n; e += 8) {
+    Vec8 r[8], c[8];
+    for (int t = 0; t < 8; ++t) load8(r[t], in + (e + t) * 8);
+    transpose8(r, c);
+    for (int l = 0; l < 8; ++l) store8(dst[l] + e, c[l]);
+  }
+#endif
+  for (; e < n; ++e)
+    for (int l = 0; l < 8; ++l) dst[l][e] = in[e * 8 + l];
 }
 
 }  // namespace cholesky_ar
