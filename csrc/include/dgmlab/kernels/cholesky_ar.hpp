@@ -132,6 +132,42 @@ DGMLAB_CHOLESKY_INLINE void dot_block(const double* const (&a)[R], const double*
       for (int m = k; m < n; ++m) out[r][c] += a[r][m] * b[c][m];
 }
 
+#if defined(__GNUC__)
+// Vector helpers of the blocked and interleaved paths.
+DGMLAB_CHOLESKY_INLINE void load8(Vec8& v, const double* p) { std::memcpy(&v, p, sizeof v); }
+DGMLAB_CHOLESKY_INLINE void store8(double* p, const Vec8& v) { std::memcpy(p, &v, sizeof v); }
+
+// c[e][l] = r[l][e]: an eight-by-eight transpose in registers, three rounds of shuffles (element by element where
+// the compiler has no __builtin_shufflevector).
+DGMLAB_CHOLESKY_INLINE void transpose8(const Vec8 (&r)[8], Vec8 (&c)[8]) {
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+#define DGMLAB_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+  Vec8 t[8], u[8];
+  for (int p = 0; p < 4; ++p) {
+    t[2 * p] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    t[2 * p + 1] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int p = 0; p < 2; ++p) {  // u[4h + p]: element p (and p + 4), u[4h + p + 2]: element p + 2 (and p + 6)
+      u[4 * h + p] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * h + p + 2] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int e = 0; e < 4; ++e) {  // u[e] holds rows 0-3 of elements e and e + 4, u[e + 4] rows 4-7
+    c[e] = DGMLAB_SHUF(u[e], u[e + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    c[e + 4] = DGMLAB_SHUF(u[e], u[e + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+#undef DGMLAB_SHUF
+#else
+  double in[8][8], out[8][8];
+  for (int l = 0; l < 8; ++l) std::memcpy(in[l], &r[l], sizeof in[l]);
+  for (int e = 0; e < 8; ++e)
+    for (int l = 0; l < 8; ++l) out[e][l] = in[l][e];
+  for (int e = 0; e < 8; ++e) std::memcpy(&c[e], out[e], sizeof out[e]);
+#endif
+}
+
+#endif  // __GNUC__
+
 // The loops below take a block size B as a template argument. B = 4 keeps up to 16 accumulators of eight doubles in
 // registers, which suits AVX-512 (32 of them) only; B = 1 is the plain one-entry-at-a-time form, for narrower
 // machines (see kernels_cpu.cpp). Every B gives the same bits.
@@ -231,8 +267,17 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
       }
       for (int r = rows; r < 8; ++r)
         for (int c = 0; c < W; ++c) T[c][r] = 0.0;
-      for (int r = 0; r < 8; ++r)
-        for (int c = 0; c < W; ++c) X[c][r] = r < rows && c < w ? L[(i + r) * d + j0 + c] : 1.0;
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+      const bool full = rows == 8 && w == W;
+      if (full) {  // the 8 x 8 block of L through registers
+        Vec8 in[8], out[8];
+        for (int r = 0; r < 8; ++r) std::memcpy(&in[r], L + (i + r) * d + j0, sizeof(Vec8));
+        transpose8(in, out);
+        std::memcpy(X, out, sizeof X);
+      } else
+#endif
+        for (int r = 0; r < 8; ++r)
+          for (int c = 0; c < W; ++c) X[c][r] = r < rows && c < w ? L[(i + r) * d + j0 + c] : 1.0;
       for (int c = 0; c < w; ++c) {
         const double* Lj = panel[c];
         double t[8], q[8];
@@ -242,8 +287,16 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
         for (int r = 0; r < 8; ++r) q[r] = (X[c][r] - t[r]) / Lj[j0 + c];
         for (int r = 0; r < 8; ++r) X[c][r] = q[r];
       }
-      for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < w; ++c) L[(i + r) * d + j0 + c] = X[c][r];
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+      if (full) {
+        Vec8 in[8], out[8];
+        std::memcpy(in, X, sizeof X);
+        transpose8(in, out);
+        for (int r = 0; r < 8; ++r) std::memcpy(L + (i + r) * d + j0, &out[r], sizeof(Vec8));
+      } else
+#endif
+        for (int r = 0; r < rows; ++r)
+          for (int c = 0; c < w; ++c) L[(i + r) * d + j0 + c] = X[c][r];
     }
   }
   return Result{Status::kOk, -1, 0.0};
@@ -308,9 +361,24 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
         const double lik = L[i * d + k];
         for (int j = j0; j <= k; ++j) Ai[j] += lik * M[k * d + j];
       }
+      int j = 0;
+#if defined(__GNUC__)
+      // Eight columns at a time in a register, over all k of the block (terms with j > k add L_ik * 0 to a sum that
+      // is not -0, which leaves it unchanged; columns j >= i are zeroed below).
+      for (; B > 1 && j < i && j + 8 <= d; j += 8) {
+        Vec8 acc;
+        std::memcpy(&acc, Ai + j, sizeof acc);
+        for (int k = i0; k < i; ++k) {
+          Vec8 m;
+          std::memcpy(&m, M + k * d + j, sizeof m);
+          acc += L[i * d + k] * m;
+        }
+        std::memcpy(Ai + j, &acc, sizeof acc);
+      }
+#endif
       for (int k = i0; k < i; ++k) {
         const double lik = L[i * d + k];
-        for (int j = 0; j <= k; ++j) Ai[j] += lik * M[k * d + j];
+        for (int jj = j; jj <= k; ++jj) Ai[jj] += lik * M[k * d + jj];
       }
       const double lii = L[i * d + i];
       double* Mi = M + i * d;
@@ -444,41 +512,6 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
 }
 
 // ---- Between a batch's layout and the interleaved one, eight matrices at a time --------------------------------
-
-#if defined(__GNUC__)
-DGMLAB_CHOLESKY_INLINE void load8(Vec8& v, const double* p) { std::memcpy(&v, p, sizeof v); }
-DGMLAB_CHOLESKY_INLINE void store8(double* p, const Vec8& v) { std::memcpy(p, &v, sizeof v); }
-
-// c[e][l] = r[l][e]: an eight-by-eight transpose in registers, three rounds of shuffles (element by element where
-// the compiler has no __builtin_shufflevector).
-DGMLAB_CHOLESKY_INLINE void transpose8(const Vec8 (&r)[8], Vec8 (&c)[8]) {
-#if defined(DGMLAB_CHOLESKY_SHUFFLE)
-#define DGMLAB_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
-  Vec8 t[8], u[8];
-  for (int p = 0; p < 4; ++p) {
-    t[2 * p] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 0, 8, 2, 10, 4, 12, 6, 14);
-    t[2 * p + 1] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 1, 9, 3, 11, 5, 13, 7, 15);
-  }
-  for (int h = 0; h < 2; ++h)
-    for (int p = 0; p < 2; ++p) {  // u[4h + p]: element p (and p + 4), u[4h + p + 2]: element p + 2 (and p + 6)
-      u[4 * h + p] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-      u[4 * h + p + 2] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-    }
-  for (int e = 0; e < 4; ++e) {  // u[e] holds rows 0-3 of elements e and e + 4, u[e + 4] rows 4-7
-    c[e] = DGMLAB_SHUF(u[e], u[e + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-    c[e + 4] = DGMLAB_SHUF(u[e], u[e + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-  }
-#undef DGMLAB_SHUF
-#else
-  double in[8][8], out[8][8];
-  for (int l = 0; l < 8; ++l) std::memcpy(in[l], &r[l], sizeof in[l]);
-  for (int e = 0; e < 8; ++e)
-    for (int l = 0; l < 8; ++l) out[e][l] = in[l][e];
-  for (int e = 0; e < 8; ++e) std::memcpy(&c[e], out[e], sizeof out[e]);
-#endif
-}
-
-#endif  // __GNUC__
 
 // Interleaves eight rows: out[e * 8 + l] = src[l][e] for e < n, eight elements at a time through registers.
 DGMLAB_CHOLESKY_INLINE void interleave8(const double* const (&src)[8], int n, double* out) {
