@@ -2,6 +2,7 @@
 
     python bench/kernels_vs_torch.py --threads 1 --out bench/results/kernels_vs_torch_1thread.json
     python bench/kernels_vs_torch.py --out bench/results/kernels_vs_torch.json
+    python bench/kernels_vs_torch.py --threads 1 --only cholesky --out run.json   # the Cholesky rows alone
 
 ``--threads N`` runs both sides on N threads (OpenMP and torch). With one thread every time is the calling thread's
 CPU time (``time.thread_time``: not the time other jobs on a shared machine take), otherwise wall time. Each timing is
@@ -128,8 +129,8 @@ def bench_mixture(n: int, K: int, repeats: int, reference: Any, tol: float) -> d
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| kernel | size | PyTorch (s) | dgmlab (s) | speed-up | median pair ratio | dgmlab bisection (s) "
-             "| speed-up |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [("| kernel | size | PyTorch (s) | dgmlab (s) | speed-up | median pair ratio | dgmlab bisection (s) "
+              "| speed-up |"), "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         pair = f"{r['speedup_median_of_pairs']:.1f}x" if "speedup_median_of_pairs" in r else "-"
         bis = (f"{r['native_bisection_s']:.4f} | {r['speedup_bisection']:.1f}x" if "native_bisection_s" in r
@@ -149,6 +150,8 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=kernels.DEFAULT_TOL)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both sides (default: torch's and OpenMP's defaults); 1 times CPU time")
+    parser.add_argument("--only", choices=["cholesky", "mixture"], default=None,
+                        help="run only these rows (reruns of one kernel without the minutes of PyTorch bisection)")
     args = parser.parse_args()
     global CPU_TIME
     if args.threads is not None:
@@ -156,8 +159,11 @@ def main() -> None:
         CPU_TIME = args.threads == 1
     reference = load_reference()
     load_before = os.getloadavg()
-    rows = [bench_cholesky(B, d, args.repeats) for B, d in [(4096, 3), (4096, 12), (16, 256)]]
-    rows += [bench_mixture(args.n, K, max(1, args.repeats // 3), reference, args.tol) for K in (4, 32)]
+    rows = []
+    if args.only in (None, "cholesky"):
+        rows += [bench_cholesky(B, d, args.repeats) for B, d in [(4096, 3), (4096, 12), (16, 256)]]
+    if args.only in (None, "mixture"):
+        rows += [bench_mixture(args.n, K, max(1, args.repeats // 3), reference, args.tol) for K in (4, 32)]
     table = markdown(rows)
     print(table)
     meta = {"machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),

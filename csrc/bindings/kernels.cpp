@@ -16,6 +16,7 @@
 
 #include "dgmlab/linear_ar.hpp"
 #include "kernels_cpu.hpp"
+#include "output_pool.hpp"
 #ifdef DGMLAB_WITH_CUDA
 #include "kernels_cuda.hpp"
 #endif
@@ -46,7 +47,7 @@ void require_positive(double v, const char* name) {
     throw py::value_error(std::string(name) + " must be a finite number > 0, got " + std::to_string(v));
 }
 
-py::tuple cholesky_to_ar(const py::array& J, double sigma, double max_cond) {
+py::tuple cholesky_to_ar(const py::array& J, double sigma, double max_cond, bool reference) {
   require(J, "J", py::dtype::of<double>());
   if (J.ndim() != 3 || J.shape(1) != J.shape(2) || J.shape(1) < 1)
     throw py::value_error("J must have shape (B, d, d) with d >= 1, got " + shape_str(J));
@@ -54,8 +55,9 @@ py::tuple cholesky_to_ar(const py::array& J, double sigma, double max_cond) {
   require_positive(max_cond, "max_cond");
   const std::int64_t B = J.shape(0);
   const py::ssize_t d = J.shape(1);
-  py::array_t<double> L({B, static_cast<std::int64_t>(d), static_cast<std::int64_t>(d)});
-  py::array_t<double> A({B, static_cast<std::int64_t>(d), static_cast<std::int64_t>(d)});
+  // L and A from the output pool: repeated calls of one shape reuse the pages of outputs already freed.
+  py::array_t<double> L = dgmlab::bindings::pooled_array({static_cast<py::ssize_t>(B), d, d});
+  py::array_t<double> A = dgmlab::bindings::pooled_array({static_cast<py::ssize_t>(B), d, d});
   py::array_t<double> std_dev({B, static_cast<std::int64_t>(d)});
   py::array_t<double> kappa(B);
   Failure f;
@@ -63,7 +65,7 @@ py::tuple cholesky_to_ar(const py::array& J, double sigma, double max_cond) {
     py::gil_scoped_release release;
     f = dgmlab::kernels::cholesky_to_ar_batch(static_cast<const double*>(J.data()), B, static_cast<int>(d), sigma,
                                               max_cond, L.mutable_data(), A.mutable_data(),
-                                              std_dev.mutable_data(), kappa.mutable_data());
+                                              std_dev.mutable_data(), kappa.mutable_data(), reference);
   }
   const std::string at = "J[" + std::to_string(f.index) + "]";
   switch (f.code) {
@@ -276,7 +278,9 @@ void mixlogistic_forward_cuda_py(int device, std::uintptr_t stream, bool is_doub
 
 void register_kernels(py::module_& m) {
   m.def("cholesky_to_ar", &cholesky_to_ar, py::arg("J"), py::arg("sigma"), py::arg("max_cond"),
-        "J (B, d, d) float64 -> (L, A, std, kappa_F(J)) for N(0, sigma^2 J J^T); see dgmlab.kernels.");
+        py::arg("reference") = false,
+        "J (B, d, d) float64 -> (L, A, std, kappa_F(J)) for N(0, sigma^2 J J^T); see dgmlab.kernels. reference=True "
+        "runs d > 16 through the plain one-entry-at-a-time loops on every CPU (same bits; for tests).");
   m.def("mixlogistic_inverse", &mixlogistic_inverse, py::arg("y"), py::arg("logits"), py::arg("means"),
         py::arg("log_scales"), py::arg("tol"), py::arg("newton"), py::arg("logit_form"),
         "Solves sigma^-1(MixLogCDF(x)) = y (logit_form) or MixLogCDF(x) = y elementwise (CPU, OpenMP).");

@@ -11,6 +11,11 @@
 
 // x86-64 Linux builds carry AVX-512 / AVX2 clones of the hot loops, picked at load time. The clones compute the same
 // bits as the baseline: sums run in a fixed order and nothing is contracted into FMAs (-ffp-contract=off).
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <emmintrin.h>  // _mm_stream_pd, _mm_sfence (SSE2: every x86-64 CPU)
+#define DGMLAB_STREAM_STORES 1
+#endif
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define DGMLAB_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define DGMLAB_AVX512_DISPATCH 1
@@ -67,10 +72,10 @@ cholesky_ar::Result cholesky_to_ar_wide(const double* J, int d, double sigma, do
 #endif
 
 cholesky_ar::Result cholesky_to_ar_one(const double* J, int d, double sigma, double max_cond, double* L, double* A,
-                                       double* std_dev, double* aligned) {
+                                       double* std_dev, double* aligned, bool reference) {
 #ifdef DGMLAB_AVX512_DISPATCH
   static const bool wide = __builtin_cpu_supports("avx512f");
-  if (wide) return cholesky_to_ar_wide(J, d, sigma, max_cond, L, A, std_dev, aligned);
+  if (wide && !reference) return cholesky_to_ar_wide(J, d, sigma, max_cond, L, A, std_dev, aligned);
 #endif
   return cholesky_to_ar_narrow(J, d, sigma, max_cond, L, A, std_dev, aligned);
 }
@@ -81,49 +86,98 @@ double* align64(std::vector<double>& buffer) {
   return buffer.data() + ((64 - address % 64) % 64) / sizeof(double);
 }
 
+// Scratch of `size` doubles for the calling thread. Up to kKeptScratch doubles it is kept for the thread's next call
+// (OpenMP reuses its threads): a fresh 2 MB vector per call (d = 256) is a fresh mapping, and touching its pages cost
+// about 1 ms per batch of 16. Larger scratch is allocated per call, where the O(d^3) arithmetic dwarfs that.
+constexpr std::size_t kKeptScratch = std::size_t{1} << 21;  // 16 MiB
+
+std::vector<double>& thread_scratch(std::size_t size, std::vector<double>& once) {
+  thread_local std::vector<double> kept;
+  std::vector<double>& buffer = size <= kKeptScratch ? kept : once;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer;
+}
+
 // Batches below this much work (B d^3; about 10 ms on one core at d = 12) run on the calling thread. A parallel
 // region ends when its slowest thread does, and on a busy machine a woken thread may wait a scheduler time slice
 // (milliseconds) to run: batch 4096 of 12x12 (7e6, 4 ms of CPU) took 41 ms of wall time on two threads at load 7.
 constexpr double kParallelMinWork = 2.0e7;
-constexpr int kLanes = 8;               // matrices per interleaved group
+constexpr int kLanes = 8;               // matrices per interleaved group (interleave8 / deinterleave8)
 constexpr int kInterleavedMaxDim = 16;  // d up to this runs the batch-interleaved path
 
+// deinterleave8 with non-temporal stores where x86-64 has them and every destination row starts on a 16-byte
+// boundary: the outputs of a batch of small matrices are megabytes written once (4096 x 12 x 12: 9.4 MB for L and
+// A), and plain stores first read each line into the cache; streaming them took 1.1 ms off 2.4 ms here. Returns
+// whether it streamed (the caller then fences before its results are read).
+DGMLAB_CHOLESKY_INLINE bool deinterleave8_streaming(const double* in, int n, double* const (&dst)[kLanes]) {
+#ifdef DGMLAB_STREAM_STORES
+  bool aligned = true;
+  for (int l = 0; l < kLanes; ++l) aligned &= reinterpret_cast<std::uintptr_t>(dst[l]) % 16 == 0;
+  if (aligned) {
+    int e = 0;
+    for (; e + 8 <= n; e += 8) {
+      cholesky_ar::Vec8 r[8], c[8];
+      for (int t = 0; t < 8; ++t) cholesky_ar::load8(r[t], in + (e + t) * 8);
+      cholesky_ar::transpose8(r, c);
+      for (int l = 0; l < kLanes; ++l) {
+        double v[8];
+        cholesky_ar::store8(v, c[l]);
+        for (int q = 0; q < 4; ++q) _mm_stream_pd(dst[l] + e + 2 * q, _mm_loadu_pd(v + 2 * q));
+      }
+    }
+    for (; e < n; ++e)
+      for (int l = 0; l < kLanes; ++l) dst[l][e] = in[e * 8 + l];
+    return true;
+  }
+#endif
+  cholesky_ar::deinterleave8(in, n, dst);
+  return false;
+}
+
 // Matrices first .. first + kLanes - 1 (identity beyond the batch) through the interleaved path; returns the
-// results of the lanes inside the batch through `results`.
+// results of the lanes inside the batch through `results`. `fresh`: the thread's first group of this call, which
+// zeroes the upper triangles of the interleaved L and A (the kernel leaves them; the buffer may hold another call's
+// data).
 DGMLAB_TARGET_CLONES
 void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, int d, double sigma, double max_cond,
-                          double* L, double* A, double* std_dev, double* buffer, cholesky_ar::Result* results) {
+                          double* L, double* A, double* std_dev, double* buffer, bool fresh,
+                          cholesky_ar::Result* results) {
   const std::int64_t dd = static_cast<std::int64_t>(d) * d;
   double* Jg = buffer;
   double* Lg = Jg + dd * kLanes;
   double* Ag = Lg + dd * kLanes;
   double* Mg = Ag + dd * kLanes;
   double* Sg = Mg + dd * kLanes;
-  // Lane l reads matrix first + l, or the identity past the end of the batch. Loops run over elements outside and
-  // lanes inside, with plain pointers per lane, so each step moves one contiguous group of kLanes values.
+  double* identity = Sg + d * kLanes;  // what lanes past the end of the batch read
+  double* discard = identity + dd;     // and write
   const int count = static_cast<int>(std::min<std::int64_t>(kLanes, B - first));
-  for (int l = 0; l < kLanes; ++l) {  // one matrix at a time: contiguous reads, stores into L1-resident Jg
-    const double* src = J + (first + l) * dd;
-    if (l < count)
-      for (std::int64_t e = 0; e < dd; ++e) Jg[e * kLanes + l] = src[e];
-    else
-      for (std::int64_t e = 0; e < dd; ++e) Jg[e * kLanes + l] = e % (d + 1) == 0 ? 1.0 : 0.0;
+  if (fresh) std::fill(Lg, Lg + 2 * dd * kLanes, 0.0);  // Lg and Ag
+  const double* src[kLanes];
+  double* dst_L[kLanes];
+  double* dst_A[kLanes];
+  if (count < kLanes)
+    for (std::int64_t e = 0; e < dd; ++e) identity[e] = e % (d + 1) == 0 ? 1.0 : 0.0;
+  for (int l = 0; l < kLanes; ++l) {
+    src[l] = l < count ? J + (first + l) * dd : identity;
+    dst_L[l] = l < count ? L + (first + l) * dd : discard;
+    dst_A[l] = l < count ? A + (first + l) * dd : discard;
   }
+  cholesky_ar::interleave8(src, static_cast<int>(dd), Jg);
   cholesky_ar::cholesky_to_ar_interleaved<kLanes>(Jg, d, sigma, max_cond, Lg, Ag, Sg, Mg, results);
-  for (int l = 0; l < count; ++l) {
-    double* Lb = L + (first + l) * dd;
-    double* Ab = A + (first + l) * dd;
-    double* Sb = std_dev + (first + l) * d;
-    for (std::int64_t e = 0; e < dd; ++e) Lb[e] = Lg[e * kLanes + l];
-    for (std::int64_t e = 0; e < dd; ++e) Ab[e] = Ag[e * kLanes + l];
-    for (int i = 0; i < d; ++i) Sb[i] = Sg[i * kLanes + l];
+  const bool streamed = deinterleave8_streaming(Lg, static_cast<int>(dd), dst_L);
+  if (deinterleave8_streaming(Ag, static_cast<int>(dd), dst_A) || streamed) {
+#ifdef DGMLAB_STREAM_STORES
+    _mm_sfence();  // non-temporal stores are weakly ordered: make them visible before the batch returns
+#endif
   }
+  for (int l = 0; l < count; ++l)
+    for (int i = 0; i < d; ++i) std_dev[(first + l) * d + i] = Sg[i * kLanes + l];
 }
 
 }  // namespace
 
 Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigma, double max_cond, double* L,
-                             double* A, double* std_dev, double* kappa) {
+                             double* A, double* std_dev, double* kappa, bool reference) {
   Failure first;
   const std::int64_t dd = static_cast<std::int64_t>(d) * d;
   const bool interleaved = d <= kInterleavedMaxDim;
@@ -131,8 +185,11 @@ Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigm
   const double work = static_cast<double>(B) * d * d * d;
 #pragma omp parallel if (work >= kParallelMinWork)
   {
-    std::vector<double> scratch(interleaved ? static_cast<std::size_t>((4 * dd + d) * kLanes)
-                                            : static_cast<std::size_t>(4 * dd + 8));
+    std::vector<double> once;
+    bool fresh = true;
+    std::vector<double>& scratch = thread_scratch(
+        interleaved ? static_cast<std::size_t>((4 * dd + d) * kLanes + 2 * dd) : static_cast<std::size_t>(4 * dd + 8),
+        once);
     cholesky_ar::Result results[kLanes];
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t g = 0; g < groups; ++g) {
@@ -141,10 +198,11 @@ Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigm
       if (interleaved) {
         b0 = g * kLanes;
         count = static_cast<int>(std::min<std::int64_t>(kLanes, B - b0));
-        cholesky_to_ar_group(J, B, b0, d, sigma, max_cond, L, A, std_dev, scratch.data(), results);
+        cholesky_to_ar_group(J, B, b0, d, sigma, max_cond, L, A, std_dev, scratch.data(), fresh, results);
+        fresh = false;
       } else {
         results[0] = cholesky_to_ar_one(J + b0 * dd, d, sigma, max_cond, L + b0 * dd, A + b0 * dd,
-                                        std_dev + b0 * d, align64(scratch));
+                                        std_dev + b0 * d, align64(scratch), reference);
       }
       for (int l = 0; l < count; ++l) {
         const cholesky_ar::Result& r = results[l];

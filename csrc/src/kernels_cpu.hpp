@@ -17,9 +17,10 @@ struct Failure {
 
 // J: (B, d, d) -> L (B, d, d), A (B, d, d), std (B, d), kappa (B). d <= 16 runs the batch-interleaved path (8
 // matrices per SIMD group), larger d one matrix per thread. code = cholesky_ar::Status of the first failing
-// batch entry (outputs of failing entries are unspecified).
+// batch entry (outputs of failing entries are unspecified). `reference` runs the plainest loops that give the same
+// bits (the runtime-d interleaved form, one-entry-at-a-time blocks), for tests of the fast paths.
 Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigma, double max_cond, double* L,
-                             double* A, double* std_dev, double* kappa);
+                             double* A, double* std_dev, double* kappa, bool reference = false);
 
 // Mixture inverse over n elements of K components; targets are logits y (logit_form) or CDF values u in (0, 1).
 // code 1: non-finite input (arg, index); code 2: a CDF target outside (0, 1).

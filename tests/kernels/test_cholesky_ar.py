@@ -130,3 +130,96 @@ def test_bad_input_raises() -> None:
         kernels.cholesky_to_ar(np.eye(3)[None], sigma=-1.0)
     with pytest.raises(ValueError, match="max_cond must be"):
         kernels.cholesky_to_ar(np.eye(3)[None], max_cond=float("nan"))
+
+
+def torch_reference(J: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The conversion with torch.linalg (bench/kernels_vs_torch.py's baseline): L and A = -diag(L) L^-1 below the diagonal."""
+    Jt = torch.from_numpy(J)
+    L = torch.linalg.cholesky(sigma**2 * (Jt @ Jt.mT))
+    M = torch.linalg.solve_triangular(L, torch.eye(J.shape[-1], dtype=Jt.dtype).expand_as(L), upper=False)
+    return L.numpy(), torch.tril(-torch.diagonal(L, dim1=1, dim2=2)[..., None] * M, -1).numpy()
+
+
+@pytest.mark.parametrize("d", [17, 23, 31, 40, 64, 100, 129])
+def test_blocked_large_d_path_gives_the_reference_bits(d: int) -> None:
+    """d > 16 runs panels of eight columns and register strips on AVX-512 CPUs; reference=True runs the plain loops.
+
+    Sizes cover every d mod 8 the panels and strips leave over. On CPUs without AVX-512 both run the plain loops.
+    """
+    from dgmlab import _native
+
+    rng = np.random.default_rng(d)
+    J = well_conditioned(rng, 3, d)
+    fast = _native.cholesky_to_ar(J, 0.7, 1e7)
+    plain = _native.cholesky_to_ar(J, 0.7, 1e7, reference=True)
+    for a, b in zip(fast, plain):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_blocked_path_256_matches_torch() -> None:
+    rng = np.random.default_rng(256)
+    J = well_conditioned(rng, 2, 256, cond=20.0)
+    ar = kernels.cholesky_to_ar(J, 0.5)
+    L_ref, A_ref = torch_reference(J, 0.5)
+    np.testing.assert_allclose(ar.L, L_ref, rtol=0, atol=1e-12 * np.abs(L_ref).max())
+    np.testing.assert_allclose(ar.coeffs, A_ref, rtol=0, atol=1e-9 * max(1.0, np.abs(A_ref).max()))
+
+
+@pytest.mark.parametrize("d", list(range(1, 17)))
+def test_small_d_matches_torch_and_single_matrices(d: int) -> None:
+    """d <= 16 runs eight matrices per SIMD group; 13 is one full group and one of five (identity lanes past the end)."""
+    rng = np.random.default_rng(100 + d)
+    J = well_conditioned(rng, 13, d, cond=20.0)
+    ar = kernels.cholesky_to_ar(J, 0.25)
+    L_ref, A_ref = torch_reference(J, 0.25)
+    np.testing.assert_allclose(ar.L, L_ref, rtol=0, atol=1e-13 * np.abs(L_ref).max())
+    np.testing.assert_allclose(ar.coeffs, A_ref, rtol=0, atol=1e-10 * max(1.0, np.abs(A_ref).max()))
+    assert np.all(np.triu(ar.L, 1) == 0) and np.all(np.triu(ar.coeffs) == 0)
+    for b in (0, 7, 8, 12):
+        alone = kernels.cholesky_to_ar(J[b:b + 1].copy(), 0.25)
+        for x, y in zip(ar, alone):
+            np.testing.assert_array_equal(x[b:b + 1], y)
+
+
+def test_outputs_of_repeated_calls_are_independent() -> None:
+    """L and A come from a pool of recycled blocks: results kept alive must never share memory with later ones."""
+    rng = np.random.default_rng(7)
+    J1 = well_conditioned(rng, 64, 40)
+    J2 = well_conditioned(rng, 64, 40)
+    first = kernels.cholesky_to_ar(J1)
+    expected = [a.copy() for a in first]
+    del first
+    again = kernels.cholesky_to_ar(J1)  # may reuse the freed blocks
+    other = kernels.cholesky_to_ar(J2)
+    assert not np.shares_memory(again.L, other.L) and not np.shares_memory(again.coeffs, other.coeffs)
+    assert not np.shares_memory(again.L, again.coeffs)
+    for a, b in zip(again, expected):
+        np.testing.assert_array_equal(a, b)
+    again.L[0, 0, 0] = 123.0  # writable, and private to this result
+    assert other.L[0, 0, 0] != 123.0
+    t = kernels.cholesky_to_ar(torch.from_numpy(J2))
+    np.testing.assert_array_equal(t.coeffs.numpy(), other.coeffs)
+
+
+@pytest.mark.parametrize(("B", "d", "bad"), [(13, 12, 11), (3, 40, 2), (2, 20, 1)])
+def test_singular_block_names_its_index_on_every_path(B: int, d: int, bad: int) -> None:
+    """A zero row c of J makes J J^T's pivot at column c exactly 0, inside a panel of the blocked path too."""
+    rng = np.random.default_rng(B * d)
+    J = well_conditioned(rng, B, d)
+    c = d // 2 + 1
+    J[bad, c] = 0.0
+    message = rf"J\[{bad}\] is singular: J J\^T is not positive definite at column {c} "
+    with pytest.raises(ValueError, match=message):
+        kernels.cholesky_to_ar(J)
+    from dgmlab import _native
+
+    with pytest.raises(ValueError, match=message):
+        _native.cholesky_to_ar(J, 1.0, 1e7, reference=True)
+
+
+def test_ill_conditioned_large_block_names_its_index() -> None:
+    rng = np.random.default_rng(5)
+    J = well_conditioned(rng, 4, 48)
+    J[3] = well_conditioned(rng, 1, 48, cond=1e6)[0]
+    with pytest.raises(ValueError, match=r"J\[3\] is ill-conditioned: kappa_F\(J\)"):
+        kernels.cholesky_to_ar(J, max_cond=1e4)

@@ -108,7 +108,7 @@ def test_popped_samples_have_the_covariance() -> None:
 
 
 def test_bad_input_raises() -> None:
-    codec, mean, cov = make_codec(5, 3, 4)
+    codec, mean, _cov = make_codec(5, 3, 4)
     coeffs, std = codec._coeffs, codec._std
     with pytest.raises(ValueError, match="coeffs: expected shape"):
         DiscretizedLinearAR(mean, coeffs[:, :3], std)

@@ -48,6 +48,32 @@ DGMLAB_CHOLESKY_INLINE double dot(const double* a, const double* b, int n) {
   return s;
 }
 
+#if defined(__GNUC__)
+// Eight doubles in a GCC/Clang vector: lane l is acc[l] of dot(). Lane-wise operations are the scalar IEEE ones, so
+// the bits do not depend on whether the compiler maps it to one zmm, two ymm or four xmm registers.
+typedef double Vec8 __attribute__((vector_size(64)));
+
+#if defined(__clang__) || __GNUC__ >= 12
+#define DGMLAB_CHOLESKY_SHUFFLE 1
+// Lanes x[i...] of a and b side by side: pairs(a, b, lo) = a's and b's lanes in the halves picked by the index list.
+#define DGMLAB_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+
+// out[t] = ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)) for the eight lanes v of acc[t], t < 8: dot()'s
+// combining tree, three rounds of lane-wise adds on shuffled vectors (7 adds for eight sums instead of 56).
+DGMLAB_CHOLESKY_INLINE void reduce8(const Vec8 (&acc)[8], Vec8& out) {
+  Vec8 x[4], z[2];
+  for (int t = 0; t < 4; ++t)  // [a0+a4, a1+a5, a2+a6, a3+a7, b0+b4, ...]
+    x[t] = DGMLAB_SHUF(acc[2 * t], acc[2 * t + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+           DGMLAB_SHUF(acc[2 * t], acc[2 * t + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+  for (int t = 0; t < 2; ++t)  // [(a0+a4)+(a2+a6), (a1+a5)+(a3+a7), b.., b.., c.., c.., d.., d..]
+    z[t] = DGMLAB_SHUF(x[2 * t], x[2 * t + 1], 0, 1, 4, 5, 8, 9, 12, 13) +
+           DGMLAB_SHUF(x[2 * t], x[2 * t + 1], 2, 3, 6, 7, 10, 11, 14, 15);
+  out = DGMLAB_SHUF(z[0], z[1], 0, 2, 4, 6, 8, 10, 12, 14) + DGMLAB_SHUF(z[0], z[1], 1, 3, 5, 7, 9, 11, 13, 15);
+}
+#undef DGMLAB_SHUF
+#endif
+#endif
+
 // dot(a[r], b[c], n) for R rows a[r] and C rows b[c] at once: out[r][c] gets exactly the bits dot() gives, but the
 // R * C accumulator chains run side by side and each loaded vector serves several of them (one dot alone waits on
 // its adds' latency and loads two vectors per multiply-add).
@@ -55,25 +81,39 @@ template <int R, int C>
 DGMLAB_CHOLESKY_INLINE void dot_block(const double* const (&a)[R], const double* const (&b)[C], int n,
                                       double (&out)[R][C]) {
   int k = 0;
-  double q[R][C][8];
 #if defined(__GNUC__)
-  // Eight lanes of a GCC/Clang vector hold one pair's eight partial sums: lane l is acc[l] of dot(). The compiler
-  // keeps the R * C accumulators in registers (one zmm each with AVX-512, two ymm with AVX2) and the lane-wise
-  // IEEE operations are the scalar ones, so the bits do not depend on the vector width.
-  typedef double V __attribute__((vector_size(64)));
-  V acc[R][C];
+  // The compiler keeps the R * C accumulators in registers (one zmm each with AVX-512, two ymm with AVX2).
+  Vec8 acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = V{};
+    for (int c = 0; c < C; ++c) acc[r][c] = Vec8{};
   for (; k + 8 <= n; k += 8) {
-    V va[R], vb[C];
-    for (int r = 0; r < R; ++r) std::memcpy(&va[r], a[r] + k, sizeof(V));
-    for (int c = 0; c < C; ++c) std::memcpy(&vb[c], b[c] + k, sizeof(V));
+    Vec8 va[R], vb[C];
+    for (int r = 0; r < R; ++r) std::memcpy(&va[r], a[r] + k, sizeof(Vec8));
+    for (int c = 0; c < C; ++c) std::memcpy(&vb[c], b[c] + k, sizeof(Vec8));
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) acc[r][c] += va[r] * vb[c];
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) std::memcpy(q[r][c], &acc[r][c], sizeof(V));
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+  constexpr int kGroups = (R * C + 7) / 8;  // the R * C sums, eight per reduce8 (the last group padded with zeros)
+  for (int g = 0; g < kGroups; ++g) {
+    Vec8 group[8];
+    for (int t = 0; t < 8; ++t) group[t] = g * 8 + t < R * C ? acc[(g * 8 + t) / C][(g * 8 + t) % C] : Vec8{};
+    double sums[8];
+    Vec8 reduced;
+    reduce8(group, reduced);
+    std::memcpy(sums, &reduced, sizeof sums);
+    for (int t = 0; t < 8 && g * 8 + t < R * C; ++t) out[(g * 8 + t) / C][(g * 8 + t) % C] = sums[t];
+  }
 #else
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      double p[8];
+      std::memcpy(p, &acc[r][c], sizeof p);
+      out[r][c] = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+    }
+#endif
+#else
+  double q[R][C][8];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c)
       for (int l = 0; l < 8; ++l) q[r][c][l] = 0.0;
@@ -81,15 +121,52 @@ DGMLAB_CHOLESKY_INLINE void dot_block(const double* const (&a)[R], const double*
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c)
         for (int l = 0; l < 8; ++l) q[r][c][l] += a[r][k + l] * b[c][k + l];
-#endif
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       const double* p = q[r][c];
-      double s = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
-      for (int m = k; m < n; ++m) s += a[r][m] * b[c][m];
-      out[r][c] = s;
+      out[r][c] = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
     }
+#endif
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c)
+      for (int m = k; m < n; ++m) out[r][c] += a[r][m] * b[c][m];
 }
+
+#if defined(__GNUC__)
+// Vector helpers of the blocked and interleaved paths.
+DGMLAB_CHOLESKY_INLINE void load8(Vec8& v, const double* p) { std::memcpy(&v, p, sizeof v); }
+DGMLAB_CHOLESKY_INLINE void store8(double* p, const Vec8& v) { std::memcpy(p, &v, sizeof v); }
+
+// c[e][l] = r[l][e]: an eight-by-eight transpose in registers, three rounds of shuffles (element by element where
+// the compiler has no __builtin_shufflevector).
+DGMLAB_CHOLESKY_INLINE void transpose8(const Vec8 (&r)[8], Vec8 (&c)[8]) {
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+#define DGMLAB_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+  Vec8 t[8], u[8];
+  for (int p = 0; p < 4; ++p) {
+    t[2 * p] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    t[2 * p + 1] = DGMLAB_SHUF(r[2 * p], r[2 * p + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int p = 0; p < 2; ++p) {  // u[4h + p]: element p (and p + 4), u[4h + p + 2]: element p + 2 (and p + 6)
+      u[4 * h + p] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * h + p + 2] = DGMLAB_SHUF(t[4 * h + p], t[4 * h + p + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int e = 0; e < 4; ++e) {  // u[e] holds rows 0-3 of elements e and e + 4, u[e + 4] rows 4-7
+    c[e] = DGMLAB_SHUF(u[e], u[e + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    c[e + 4] = DGMLAB_SHUF(u[e], u[e + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+#undef DGMLAB_SHUF
+#else
+  double in[8][8], out[8][8];
+  for (int l = 0; l < 8; ++l) std::memcpy(in[l], &r[l], sizeof in[l]);
+  for (int e = 0; e < 8; ++e)
+    for (int l = 0; l < 8; ++l) out[e][l] = in[l][e];
+  for (int e = 0; e < 8; ++e) std::memcpy(&c[e], out[e], sizeof out[e]);
+#endif
+}
+
+#endif  // __GNUC__
 
 // The loops below take a block size B as a template argument. B = 4 keeps up to 16 accumulators of eight doubles in
 // registers, which suits AVX-512 (32 of them) only; B = 1 is the plain one-entry-at-a-time form, for narrower
@@ -117,77 +194,165 @@ DGMLAB_CHOLESKY_INLINE void gram_lower(const double* J, int d, double* L) {
     for (int j = 0; j <= i; ++j) L[i * d + j] = dot(J + i * d, J + j * d, d);
 }
 
-// In place: lower triangle of S (= J J^T) -> its Cholesky factor, column by column (Cholesky-Crout):
+// In place: lower triangle of S (= J J^T) -> its Cholesky factor (Cholesky-Crout):
 //   L_jj = sqrt(S_jj - sum_{k<j} L_jk^2),  L_ij = (S_ij - sum_{k<j} L_ik L_jk) / L_jj  (i > j),
-// every entry with the same dot() as the row-by-row order gives (so the same bits), B rows of a column at once.
+// every sum being dot(L_i, L_j, j), so every B gives the same bits. B = 1 runs column by column, one entry at a time.
+// B > 1 runs panels of eight columns j0 <= j < j0 + 8 with j0 a multiple of 8: dot(., ., j) sums k < j0 in its eight
+// partial sums and adds k = j0 .. j - 1 one by one after the tree, so the partial sums of a row against the whole
+// panel need only entries left of the panel (all final) and run as R x 4 register blocks, like J J^T; the one-by-one
+// tails then follow column by column in the panel's diagonal block (where the pivots are) and row by row below it.
 template <int B>
 DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
-  constexpr int R = B > 1 ? B : 1;
-  for (int j = 0; j < d; ++j) {
-    double* Lj = L + j * d;
-    const double pivot = Lj[j] - dot(Lj, Lj, j);
-    if (!(pivot > 0.0) || !std::isfinite(pivot)) return Result{Status::kNotPositiveDefinite, j, pivot};
-    Lj[j] = std::sqrt(pivot);
-    int i = j + 1;
-    for (; B > 1 && i + R <= d; i += R) {
-      const double* a[R];
-      for (int r = 0; r < R; ++r) a[r] = L + (i + r) * d;
-      const double* b[1] = {Lj};
-      double out[R][1];
-      dot_block<R, 1>(a, b, j, out);
-      for (int r = 0; r < R; ++r) L[(i + r) * d + j] = (L[(i + r) * d + j] - out[r][0]) / Lj[j];
+  if (B == 1) {
+    for (int j = 0; j < d; ++j) {
+      double* Lj = L + j * d;
+      const double pivot = Lj[j] - dot(Lj, Lj, j);
+      if (!(pivot > 0.0) || !std::isfinite(pivot)) return Result{Status::kNotPositiveDefinite, j, pivot};
+      Lj[j] = std::sqrt(pivot);
+      for (int i = j + 1; i < d; ++i) L[i * d + j] = (L[i * d + j] - dot(L + i * d, Lj, j)) / Lj[j];
     }
-    for (; i < d; ++i) L[i * d + j] = (L[i * d + j] - dot(L + i * d, Lj, j)) / Lj[j];
+    return Result{Status::kOk, -1, 0.0};
+  }
+  constexpr int R = B > 1 ? B : 1, W = 8;
+  for (int j0 = 0; j0 < d; j0 += W) {
+    const int w = d - j0 < W ? d - j0 : W;
+    const double* panel[W];  // rows j0 .. j0 + w - 1 (the panel's columns of L, as rows of the lower triangle)
+    for (int c = 0; c < W; ++c) panel[c] = L + (j0 + (c < w ? c : 0)) * d;
+    // The diagonal block: partial sums, then column by column (pivot, then the rows below it in the block).
+    double P[W][W];
+    for (int r = 0; r < w; ++r) {
+      const double* a[1] = {L + (j0 + r) * d};
+      double out[1][W];
+      dot_block<1, W>(a, panel, j0, out);
+      for (int c = 0; c <= r; ++c) P[r][c] = out[0][c];
+    }
+    for (int c = 0; c < w; ++c) {
+      double* Lj = L + (j0 + c) * d;
+      double s = P[c][c];
+      for (int k = j0; k < j0 + c; ++k) s += Lj[k] * Lj[k];
+      const double pivot = Lj[j0 + c] - s;
+      if (!(pivot > 0.0) || !std::isfinite(pivot)) return Result{Status::kNotPositiveDefinite, j0 + c, pivot};
+      Lj[j0 + c] = std::sqrt(pivot);
+      for (int r = c + 1; r < w; ++r) {
+        double* Li = L + (j0 + r) * d;
+        double t = P[r][c];
+        for (int k = j0; k < j0 + c; ++k) t += Li[k] * Lj[k];
+        Li[j0 + c] = (Li[j0 + c] - t) / Lj[j0 + c];
+      }
+    }
+    // The rows below the block, eight at a time: partial sums against the panel in R x 4 register blocks, then the
+    // tails with the eight rows in the lanes of a vector (each row's tail is a chain of dependent adds and divides;
+    // eight chains side by side hide their latency).
+    int i = j0 + w;
+    for (; i < d; i += 8) {
+      const int rows = d - i < 8 ? d - i : 8;
+      double T[W][8], X[W][8];  // T[c][r]: partial sum of row i + r against column j0 + c; X[c][r]: L_{i+r, j0+c}
+      int r0 = 0;
+      for (; r0 + R <= rows; r0 += R) {
+        const double* a[R];
+        for (int r = 0; r < R; ++r) a[r] = L + (i + r0 + r) * d;
+        const double* b0[4] = {panel[0], panel[1], panel[2], panel[3]};
+        const double* b1[4] = {panel[4], panel[5], panel[6], panel[7]};
+        double o0[R][4], o1[R][4];
+        dot_block<R, 4>(a, b0, j0, o0);
+        dot_block<R, 4>(a, b1, j0, o1);
+        for (int r = 0; r < R; ++r)
+          for (int c = 0; c < 4; ++c) T[c][r0 + r] = o0[r][c], T[c + 4][r0 + r] = o1[r][c];
+      }
+      for (; r0 < rows; ++r0) {
+        const double* a[1] = {L + (i + r0) * d};
+        double o[1][W];
+        dot_block<1, W>(a, panel, j0, o);
+        for (int c = 0; c < W; ++c) T[c][r0] = o[0][c];
+      }
+      for (int r = rows; r < 8; ++r)
+        for (int c = 0; c < W; ++c) T[c][r] = 0.0;
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+      const bool full = rows == 8 && w == W;
+      if (full) {  // the 8 x 8 block of L through registers
+        Vec8 in[8], out[8];
+        for (int r = 0; r < 8; ++r) std::memcpy(&in[r], L + (i + r) * d + j0, sizeof(Vec8));
+        transpose8(in, out);
+        std::memcpy(X, out, sizeof X);
+      } else
+#endif
+        for (int r = 0; r < 8; ++r)
+          for (int c = 0; c < W; ++c) X[c][r] = r < rows && c < w ? L[(i + r) * d + j0 + c] : 1.0;
+      for (int c = 0; c < w; ++c) {
+        const double* Lj = panel[c];
+        double t[8], q[8];
+        for (int r = 0; r < 8; ++r) t[r] = T[c][r];
+        for (int k = 0; k < c; ++k)
+          for (int r = 0; r < 8; ++r) t[r] += X[k][r] * Lj[j0 + k];
+        for (int r = 0; r < 8; ++r) q[r] = (X[c][r] - t[r]) / Lj[j0 + c];
+        for (int r = 0; r < 8; ++r) X[c][r] = q[r];
+      }
+#if defined(DGMLAB_CHOLESKY_SHUFFLE)
+      if (full) {
+        Vec8 in[8], out[8];
+        std::memcpy(in, X, sizeof X);
+        transpose8(in, out);
+        for (int r = 0; r < 8; ++r) std::memcpy(L + (i + r) * d + j0, &out[r], sizeof(Vec8));
+      } else
+#endif
+        for (int r = 0; r < rows; ++r)
+          for (int c = 0; c < w; ++c) L[(i + r) * d + j0 + c] = X[c][r];
+    }
   }
   return Result{Status::kOk, -1, 0.0};
 }
 
+#if defined(__GNUC__)
+// A[i + r, j0 .. j0 + S - 1] = sum_{j0 <= k < k1} L[i + r, k] M[k, j0 .. j0 + S - 1] for r < R, k upwards from +0:
+// R x S / 8 accumulators in registers, each M vector loaded serving R rows.
+template <int R, int S>
+DGMLAB_CHOLESKY_INLINE void ar_strip(const double* L, const double* M, int d, int i, int k1, int j0, double* A) {
+  constexpr int V = S / 8;
+  Vec8 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = Vec8{};
+  for (int k = j0; k < k1; ++k) {
+    Vec8 m[V];
+    for (int v = 0; v < V; ++v) std::memcpy(&m[v], M + k * d + j0 + 8 * v, sizeof(Vec8));
+    for (int r = 0; r < R; ++r) {
+      const double lik = L[(i + r) * d + k];
+      for (int v = 0; v < V; ++v) acc[r][v] += lik * m[v];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) std::memcpy(A + (i + r) * d + j0 + 8 * v, &acc[r][v], sizeof(Vec8));
+}
+
+// ar_strip over the columns that rows i .. i + R - 1 take from the rows k < k1 of M: strips of S columns while their
+// last eight start left of k1 (columns j >= k of such a strip only add L_ik * 0 to +0 while k < j), then of eight.
+// Returns the first column left to the caller.
+template <int R, int S>
+DGMLAB_CHOLESKY_INLINE int ar_strips(const double* L, const double* M, int d, int i, int k1, double* A) {
+  int j0 = 0;
+  for (; j0 + S <= d && j0 + S - 8 < k1; j0 += S) ar_strip<R, S>(L, M, d, i, k1, j0, A);
+  for (; j0 + 8 <= d && j0 < k1; j0 += 8) ar_strip<R, 8>(L, M, d, i, k1, j0, A);
+  return j0;
+}
+#endif
+
 // A (strictly lower, zeros elsewhere) and M = L^-1 (lower) from L: row i of A is sum_{k<i} L_ik M[k, :], each
-// entry summed over k upwards from 0.0. Rows go in blocks of B: the terms with k below the block's first row
-// come from rows of M already final, eight columns at a time in registers (a term L_ik M_kj with j > k adds
+// entry summed over k upwards from 0.0. Rows go in blocks of R (B > 1: 8): the terms with k below the block's first
+// row come from rows of M already final, in register strips (ar_strips; a term L_ik M_kj with j > k adds
 // L_ik * 0 = 0, L being finite after a successful factorisation, to a sum that is still +0, so every entry sees the
 // same additions as one row at a time gives); the terms with k inside the block follow row by row.
 template <int B>
 DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d, double* A, double* M) {
-  constexpr int R = B;
+  constexpr int R = B > 1 ? 8 : 1;
   for (int i0 = 0; i0 < d; i0 += R) {
     const int rows = d - i0 < R ? d - i0 : R;
     for (int r = 0; r < rows; ++r)
       for (int j = 0; j < d; ++j) A[(i0 + r) * d + j] = 0.0;
     int j0 = 0;
 #if defined(__GNUC__)
-    typedef double V __attribute__((vector_size(64)));
-    // Sixteen columns at a time while the second eight still start left of the block (both run k from the first
-    // eight's j0: the extra terms of the second eight are L_ik * 0 added to +0), so that each L_ik loaded serves
-    // two vectors; then eight at a time.
-    for (; B > 1 && j0 + 16 <= d && j0 + 8 < i0; j0 += 16) {
-      V acc[R], acc2[R];
-      for (int r = 0; r < R; ++r) acc[r] = acc2[r] = V{};
-      for (int k = j0; k < i0; ++k) {
-        V m, m2;
-        std::memcpy(&m, M + k * d + j0, sizeof m);
-        std::memcpy(&m2, M + k * d + j0 + 8, sizeof m2);
-        for (int r = 0; r < rows; ++r) {
-          const double lik = L[(i0 + r) * d + k];
-          acc[r] += lik * m;
-          acc2[r] += lik * m2;
-        }
-      }
-      for (int r = 0; r < rows; ++r) {
-        std::memcpy(A + (i0 + r) * d + j0, &acc[r], sizeof(V));
-        std::memcpy(A + (i0 + r) * d + j0 + 8, &acc2[r], sizeof(V));
-      }
-    }
-    for (; B > 1 && j0 + 8 <= d && j0 < i0; j0 += 8) {
-      V acc[R];
-      for (int r = 0; r < R; ++r) acc[r] = V{};
-      for (int k = j0; k < i0; ++k) {
-        V m;
-        std::memcpy(&m, M + k * d + j0, sizeof m);
-        for (int r = 0; r < rows; ++r) acc[r] += L[(i0 + r) * d + k] * m;
-      }
-      for (int r = 0; r < rows; ++r) std::memcpy(A + (i0 + r) * d + j0, &acc[r], sizeof(V));
-    }
+    if (B > 1 && rows == R)
+      j0 = ar_strips<R, 16>(L, M, d, i0, i0, A);
+    else if (B > 1)
+      for (int r = 0; r < rows; ++r) j0 = ar_strips<1, 16>(L, M, d, i0 + r, i0, A);
 #endif
     for (int r = 0; r < rows; ++r) {  // the columns left over, then the terms with k inside the block
       const int i = i0 + r;
@@ -196,9 +361,24 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
         const double lik = L[i * d + k];
         for (int j = j0; j <= k; ++j) Ai[j] += lik * M[k * d + j];
       }
+      int j = 0;
+#if defined(__GNUC__)
+      // Eight columns at a time in a register, over all k of the block (terms with j > k add L_ik * 0 to a sum that
+      // is not -0, which leaves it unchanged; columns j >= i are zeroed below).
+      for (; B > 1 && j < i && j + 8 <= d; j += 8) {
+        Vec8 acc;
+        std::memcpy(&acc, Ai + j, sizeof acc);
+        for (int k = i0; k < i; ++k) {
+          Vec8 m;
+          std::memcpy(&m, M + k * d + j, sizeof m);
+          acc += L[i * d + k] * m;
+        }
+        std::memcpy(Ai + j, &acc, sizeof acc);
+      }
+#endif
       for (int k = i0; k < i; ++k) {
         const double lik = L[i * d + k];
-        for (int j = 0; j <= k; ++j) Ai[j] += lik * M[k * d + j];
+        for (int jj = j; jj <= k; ++jj) Ai[jj] += lik * M[k * d + jj];
       }
       const double lii = L[i * d + i];
       double* Mi = M + i * d;
@@ -243,7 +423,9 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigm
 // Element (i, j) of matrix l of a group sits at X[(i * d + j) * W + l]. Every lane runs the same operations as
 // cholesky_to_ar above with plain left-to-right sums (no partial sums: the lanes are the parallelism), so a matrix's
 // result depends only on d, never on its neighbours or its position in the batch. Failing lanes get their status in
-// results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another.
+// results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another. Only the lower
+// triangle of L and the strict lower triangle of A are written: the caller keeps zeros in the rest of those buffers
+// (short per-row zero fills cost more than the arithmetic at d = 12).
 template <int W>
 DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, double sigma, double max_cond,
                                                        double* L, double* A, double* std_dev, double* M,
@@ -251,12 +433,20 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
   for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
   // One branch-free pass first (v - v is 0 exactly for finite v, NaN otherwise; lane sums of such terms are 0
   // exactly when all are), lane by lane only if some entry is not finite.
-  double lane_sum[W];
-  for (int l = 0; l < W; ++l) lane_sum[l] = 0.0;
-  for (int e = 0; e < d * d; ++e)
-    for (int l = 0; l < W; ++l) lane_sum[l] += J[e * W + l] - J[e * W + l];
+  // Two partial sums per lane (their adds need not wait on each other): a sum of such terms, in any order, is 0
+  // exactly when all are.
+  double lane_sum[W], lane_sum2[W];
+  for (int l = 0; l < W; ++l) lane_sum[l] = lane_sum2[l] = 0.0;
+  int e0 = 0;
+  for (; e0 + 2 <= d * d; e0 += 2)
+    for (int l = 0; l < W; ++l) {
+      lane_sum[l] += J[e0 * W + l] - J[e0 * W + l];
+      lane_sum2[l] += J[(e0 + 1) * W + l] - J[(e0 + 1) * W + l];
+    }
+  for (; e0 < d * d; ++e0)
+    for (int l = 0; l < W; ++l) lane_sum[l] += J[e0 * W + l] - J[e0 * W + l];
   bool all_finite = true;
-  for (int l = 0; l < W; ++l) all_finite &= lane_sum[l] == 0.0;
+  for (int l = 0; l < W; ++l) all_finite &= lane_sum[l] + lane_sum2[l] == 0.0;
   for (int e = 0; e < d * d && !all_finite; ++e)
     for (int l = 0; l < W; ++l)
       if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
@@ -291,8 +481,6 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
         L[(i * d + j) * W + l] *= sigma;
         norm_l[l] += L[(i * d + j) * W + l] * L[(i * d + j) * W + l];
       }
-    for (int j = i + 1; j < d; ++j)
-      for (int l = 0; l < W; ++l) L[(i * d + j) * W + l] = 0.0;
     for (int l = 0; l < W; ++l) std_dev[i * W + l] = L[(i * d + i) * W + l];
   }
   // A_ij = sum_{j<=k<i} L_ik M_kj (k upwards from 0.0, in a register),  M_ij = -A_ij / L_ii,  M_ii = 1 / L_ii.
@@ -311,7 +499,6 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
         norm_m[l] += Mi[j * W + l] * Mi[j * W + l];
       }
     }
-    for (int e = i * W; e < d * W; ++e) Ai[e] = 0.0;
     for (int l = 0; l < W; ++l) {
       Mi[i * W + l] = 1.0 / Lii[l];
       norm_m[l] += Mi[i * W + l] * Mi[i * W + l];
@@ -322,6 +509,38 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
     const double kappa = std::sqrt(norm_l[l]) * std::sqrt(norm_m[l]);
     results[l] = Result{kappa <= max_cond ? Status::kOk : Status::kIllConditioned, -1, kappa};
   }
+}
+
+// ---- Between a batch's layout and the interleaved one, eight matrices at a time --------------------------------
+
+// Interleaves eight rows: out[e * 8 + l] = src[l][e] for e < n, eight elements at a time through registers.
+DGMLAB_CHOLESKY_INLINE void interleave8(const double* const (&src)[8], int n, double* out) {
+  int e = 0;
+#if defined(__GNUC__)
+  for (; e + 8 <= n; e += 8) {
+    Vec8 r[8], c[8];
+    for (int l = 0; l < 8; ++l) load8(r[l], src[l] + e);
+    transpose8(r, c);
+    for (int t = 0; t < 8; ++t) store8(out + (e + t) * 8, c[t]);
+  }
+#endif
+  for (; e < n; ++e)
+    for (int l = 0; l < 8; ++l) out[e * 8 + l] = src[l][e];
+}
+
+// The inverse: dst[l][e] = in[e * 8 + l] for e < n.
+DGMLAB_CHOLESKY_INLINE void deinterleave8(const double* in, int n, double* const (&dst)[8]) {
+  int e = 0;
+#if defined(__GNUC__)
+  for (; e + 8 <= n; e += 8) {
+    Vec8 r[8], c[8];
+    for (int t = 0; t < 8; ++t) load8(r[t], in + (e + t) * 8);
+    transpose8(r, c);
+    for (int l = 0; l < 8; ++l) store8(dst[l] + e, c[l]);
+  }
+#endif
+  for (; e < n; ++e)
+    for (int l = 0; l < 8; ++l) dst[l][e] = in[e * 8 + l];
 }
 
 }  // namespace cholesky_ar
