@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,16 @@ def _bench_scripts(out: Path, tmp_path: Path) -> None:
                                check=True)
     assert "| GAIL |" in only_gail.stdout and "| BC |" not in only_gail.stdout
     assert (tmp_path / "f.png").stat().st_size > 1000
-    metrics = sorted((out / "metrics").glob("*gail*.csv"))[0]
+    other = tmp_path / "other"  # GAIL rows of a second folder: their own table row, never pooled, no figure
+    other.mkdir()
+    for name in ("results.csv", "reference.json"):
+        shutil.copy(out / name, other / name)
+    both = subprocess.run([sys.executable, str(root / "bench" / "imitation_table.py"), str(out), f"{other}:gail",
+                           "--envs", "CartPole-v1", "--figure", str(tmp_path / "f2.png")], capture_output=True,
+                          text=True, env=env, check=False)
+    assert f"| GAIL ({out}) |" in both.stdout and f"| GAIL ({other}) |" in both.stdout and "| BC |" in both.stdout
+    assert both.returncode != 0 and "more than one folder" in both.stderr and not (tmp_path / "f2.png").exists()
+    metrics = min((out / "metrics").glob("*gail*.csv"))
     subprocess.run([sys.executable, str(root / "bench" / "imitation_throughput.py"), "--env", "CartPole-v1",
                     "--metrics", str(metrics), "--raw-steps", "200", "--out", str(tmp_path / "thr.json")],
                    capture_output=True, text=True, env=env, check=True)
