@@ -25,11 +25,11 @@ averaged over seeds (± standard error across seeds, the spread a re-run would s
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import time
 from dataclasses import replace
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ import torch
 from dgmlab.pico.core import PICOConfig, received_latents
 from dgmlab.pico.digits import digits_domain, load_digits_models, load_digits_split
 from dgmlab.pico.evaluate import mean_se, train_or_load
-from dgmlab.pico.masking import mask_usage, topk_mask
+from dgmlab.pico.masking import candidate_subsets, mask_usage, topk_mask
 
 INFORMATIVE_KL = 0.05  # nats: a latent below this carries (almost) nothing about x (posterior = prior)
 FILL_BASE = 900_000  # fill seeds for evaluation draws (training draws come from the PICO seed's generator)
@@ -56,7 +56,7 @@ def match_rate(domain, masks: np.ndarray, step: float, fills: int) -> np.ndarray
 def subset_rates(domain, k: int, step: float, fills: int) -> tuple[np.ndarray, np.ndarray]:
     """(subsets (C, K), rates (N, C)): ``match_rate`` of every fixed k-subset on every observation."""
     num_blocks = domain.num_blocks
-    subsets = np.array([np.isin(np.arange(num_blocks), c) for c in itertools.combinations(range(num_blocks), k)])
+    subsets = candidate_subsets(num_blocks, k, comb(num_blocks, k), np.random.default_rng(0))  # all, in order
     rates = np.stack([match_rate(domain, np.repeat(s[None], len(domain.latents), 0), step, fills)
                       for s in subsets], 1)
     return subsets, rates

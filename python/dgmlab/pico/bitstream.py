@@ -27,7 +27,7 @@ import numpy as np
 
 from dgmlab.coding import Categorical, DiscretizedGaussian, Message, Uniform
 
-__all__ = ["Decoded", "LatentCode", "decode", "encode", "subset_rank", "subset_unrank"]
+__all__ = ["Decoded", "LatentCode", "decode", "encode", "pop_subset", "push_subset", "subset_rank", "subset_unrank"]
 
 _MAGIC = b"PICO"
 _HEADER = struct.Struct("<4sBHHIdd")  # magic, version, K, block size, N, step, budget (NaN: k coded uniformly)
@@ -77,6 +77,16 @@ def subset_unrank(rank: int, k: int, num_blocks: int) -> np.ndarray:
     return row
 
 
+def push_subset(msg: Message, mask_row: np.ndarray) -> None:
+    """Push which k-subset ``mask_row`` keeps, uniform over the C(K, k) of them (k is coded separately)."""
+    Uniform(comb(len(mask_row), int(mask_row.sum())), (1,)).push(msg, np.array([subset_rank(mask_row)]))
+
+
+def pop_subset(msg: Message, k: int, num_blocks: int) -> np.ndarray:
+    """Inverse of :func:`push_subset`: the mask row of a k-subset of ``num_blocks``."""
+    return subset_unrank(int(Uniform(comb(num_blocks, k), (1,)).pop(msg)[0]), k, num_blocks)
+
+
 def _check(z: np.ndarray, mask: np.ndarray, code: LatentCode) -> tuple[np.ndarray, np.ndarray]:
     z, mask = np.asarray(z, np.float64), np.asarray(mask)
     if z.ndim != 2 or mask.ndim != 2 or mask.dtype != bool:
@@ -117,8 +127,7 @@ def encode(z: np.ndarray, mask: np.ndarray, code: LatentCode, mean: object = 0.0
     values = _value_codec(mean, std, mean.shape, code)
     values.push(msg, values.quantize(z[keep]))
     for row in mask[::-1]:  # a stack: push last what the decoder pops first
-        size = comb(num_blocks, int(row.sum()))
-        Uniform(size, (1,)).push(msg, np.array([subset_rank(row)]))
+        push_subset(msg, row)
     _k_codec(code, num_blocks, n).push(msg, mask.sum(1))
     budget = np.nan if code.budget is None else code.budget
     header = _HEADER.pack(_MAGIC, _VERSION, num_blocks, code.block_size, n, code.step, budget)
@@ -142,8 +151,7 @@ def decode(data: bytes, mean: object = 0.0, std: object = 1.0) -> Decoded:
     k = _k_codec(code, num_blocks, n).pop(msg)
     mask = np.zeros((n, num_blocks), bool)
     for i in range(n):
-        rank = Uniform(comb(num_blocks, int(k[i])), (1,)).pop(msg)[0]
-        mask[i] = subset_unrank(int(rank), int(k[i]), num_blocks)
+        mask[i] = pop_subset(msg, int(k[i]), num_blocks)
     shape = (n, num_blocks * code.block_size)
     keep = np.repeat(mask, code.block_size, axis=1)
     mean, std = np.broadcast_to(mean, shape)[keep], np.broadcast_to(std, shape)[keep]

@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from math import ceil, comb
+from math import ceil
 
 import numpy as np
 import torch
 
-from dgmlab.coding import Categorical, Message, Uniform
+from dgmlab.coding import Categorical, Message
 from dgmlab.coding._ext import _native
-from dgmlab.pico.bitstream import Decoded, LatentCode, _check, _k_codec, quantize, subset_rank, subset_unrank
+from dgmlab.pico.bitstream import Decoded, LatentCode, _check, _k_codec, pop_subset, push_subset, quantize
 from dgmlab.world_models.mdn_rnn import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 
 __all__ = ["MDNPredictor", "bin_probs", "decode_video", "encode_video", "rnn_digest"]
@@ -177,7 +177,7 @@ def encode_video(z: np.ndarray, mask: np.ndarray, actions: np.ndarray, rnn: torc
     for t in range(n - 1, -1, -1):  # a stack: push last what the decoder pops first
         if keep[t].any():
             Categorical(_tables(params[t], keep[t], code.step, half)).push(msg, symbols[t][keep[t]] + half)
-        Uniform(comb(num_blocks, int(mask[t].sum())), (1,)).push(msg, np.array([subset_rank(mask[t])]))
+        push_subset(msg, mask[t])
         k_codec.push(msg, mask[t:t + 1].sum(1))
     budget = np.nan if code.budget is None else code.budget
     header = _HEADER.pack(_MAGIC, _VERSION, num_blocks, code.block_size, n, code.step, budget, half,
@@ -205,7 +205,7 @@ def decode_video(data: bytes, rnn: torch.nn.Module, actions: np.ndarray) -> Deco
     predictor, prev = MDNPredictor(rnn), np.zeros(values.shape[1])
     for t in range(n):
         k = int(k_codec.pop(msg)[0])
-        mask[t] = subset_unrank(int(Uniform(comb(num_blocks, k), (1,)).pop(msg)[0]), k, num_blocks)
+        mask[t] = pop_subset(msg, k, num_blocks)
         keep = np.repeat(mask[t], block)
         if keep.any():
             values[t, keep] = (Categorical(_tables(predictor.params, keep, step, half)).pop(msg) - half) * step
