@@ -16,7 +16,7 @@ Per budget also: the best single mask (chosen on the training digits by ``agree_
 (on each test digit, the mask with the highest ``agree_exp`` over every k-subset: an upper bound that looks at the
 test digit's user, for scale only). For each trained reward model R: the true ``agree_exp`` of R's own argmax
 mask per test digit, and the mean per-digit correlation between R's scores of all masks and their true
-``agree_exp`` (how well R ranks masks). Both methods train with ``PICOConfig.informative_kl`` (``--informative-kl``,
+``agree_exp`` (how well R ranks masks), both among the masks the informative-first rule allows. Both methods train with ``PICOConfig.informative_kl`` (``--informative-kl``,
 default the package default; 0 = the unrestricted compressor): latents whose mean KL(q(z_i | x) || p(z_i)) on the
 training digits is below it are kept only after every informative one. The non-adaptive baselines, scored exactly
 from the same per-subset rates: ``random_agree_exp`` (a uniformly random k-subset of all K latents, the paper's
@@ -134,8 +134,9 @@ def main() -> None:
                     raise SystemExit(f"{name}: trained with informative blocks {model.informative.tolist()}, "
                                      f"expected {informative.tolist()}")
                 res[method] = {
-                    "r_argmax": test_rates[np.arange(len(r_hat)), r_hat.argmax(1)],
-                    "r_corr": _row_corr(r_hat, test_rates),
+                    # R is trained (and queried) on the allowed masks only: its argmax and ranking among them
+                    "r_argmax": test_rates[:, allowed][np.arange(len(r_hat)), r_hat[:, allowed].argmax(1)],
+                    "r_corr": _row_corr(r_hat[:, allowed], test_rates[:, allowed]),
                     "fill": (test.user_probs(fill).argmax(1) == test.user_actions).astype(float),
                     "exp": match_rate(test, masks, base.step, args.fills),
                     "train_exp": match_rate(train, model.masks(train.features, np.random.default_rng(seed)),

@@ -65,7 +65,7 @@ def _method_masks(domain: Domain, method: str, budget: float, step: float, model
         code = LatentCode(domain.block_size, step, budget)
     elif model is not None:
         masks, _ = domain.run_policy(lambda f: model.masks(f, rng))
-        code = LatentCode(domain.block_size, step, None if model.cfg.rate_lambda > 0 else budget)
+        code = LatentCode(domain.block_size, step, None if model.cfg.rate_lambda > 0 else budget, model.priority)
     else:
         raise ValueError(f"method {method!r} needs a trained PICO model")
     return masks, code
