@@ -66,11 +66,11 @@ def subset_rates(domain, k: int, step: float, fills: int) -> tuple[np.ndarray, n
 
 def _row_corr(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over rows (digits) of the Pearson correlation between a reward model's scores of every mask and the
-    masks' true expected agreement (rows where either is constant are skipped)."""
+    masks' true expected agreement (rows where either is constant are skipped; NaN if all are)."""
     a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
     den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
     ok = den > 0
-    return float(((a * b).sum(1)[ok] / den[ok]).mean())
+    return float(((a * b).sum(1)[ok] / den[ok]).mean()) if ok.any() else float("nan")  # NaN: one allowed mask
 
 
 def main() -> None:
