@@ -16,10 +16,13 @@ Per budget also: the best single mask (chosen on the training digits by ``agree_
 (on each test digit, the mask with the highest ``agree_exp`` over every k-subset: an upper bound that looks at the
 test digit's user, for scale only). For each trained reward model R: the true ``agree_exp`` of R's own argmax
 mask per test digit, and the mean per-digit correlation between R's scores of all masks and their true
-``agree_exp`` (how well R ranks masks), and ``informative_agree_exp``: the same trained compressor's top-k taken
-among the blocks the VAE uses only (KL(q(z | x) || p(z)) > 0.05 nats per latent on the training digits; a block
-whose posterior is the prior tells the receiver nothing about x). Differences PICO - perceptual are paired over digits within a seed, then
-averaged over seeds (± standard error across seeds, the spread a re-run would show).
+``agree_exp`` (how well R ranks masks), both among the masks the informative-first rule allows. Both methods train with ``PICOConfig.informative_kl`` (``--informative-kl``,
+default the package default; 0 = the unrestricted compressor): latents whose mean KL(q(z_i | x) || p(z_i)) on the
+training digits is below it are kept only after every informative one. The non-adaptive baselines, scored exactly
+from the same per-subset rates: ``random_agree_exp`` (a uniformly random k-subset of all K latents, the paper's
+baseline) and ``random_informative_agree_exp`` (uniformly random among the subsets the informative-first rule
+allows). Differences PICO - perceptual are paired over digits within a seed, then averaged over seeds (± standard
+error across seeds, the spread a re-run would show).
 """
 
 from __future__ import annotations
@@ -38,9 +41,8 @@ import torch
 from dgmlab.pico.core import PICOConfig, received_latents
 from dgmlab.pico.digits import digits_domain, load_digits_models, load_digits_split
 from dgmlab.pico.evaluate import mean_se, train_or_load
-from dgmlab.pico.masking import candidate_subsets, mask_usage, topk_mask
+from dgmlab.pico.masking import candidate_subsets, informative_blocks, mask_usage
 
-INFORMATIVE_KL = 0.05  # nats: a latent below this carries (almost) nothing about x (posterior = prior)
 FILL_BASE = 900_000  # fill seeds for evaluation draws (training draws come from the PICO seed's generator)
 
 
@@ -64,11 +66,11 @@ def subset_rates(domain, k: int, step: float, fills: int) -> tuple[np.ndarray, n
 
 def _row_corr(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over rows (digits) of the Pearson correlation between a reward model's scores of every mask and the
-    masks' true expected agreement (rows where either is constant are skipped)."""
+    masks' true expected agreement (rows where either is constant are skipped; NaN if all are)."""
     a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
     den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
     ok = den > 0
-    return float(((a * b).sum(1)[ok] / den[ok]).mean())
+    return float(((a * b).sum(1)[ok] / den[ok]).mean()) if ok.any() else float("nan")  # NaN: one allowed mask
 
 
 def main() -> None:
@@ -80,6 +82,8 @@ def main() -> None:
     ap.add_argument("--entropy", type=float, default=None, help="override PICOConfig.entropy (ablation)")
     ap.add_argument("--passes", type=int, default=8, help="PICOConfig.passes (masks collected per digit per round)")
     ap.add_argument("--perceptual-passes", type=int, default=None, help="the baseline's passes (default: --passes)")
+    ap.add_argument("--informative-kl", type=float, default=PICOConfig.informative_kl,
+                    help="PICOConfig.informative_kl (nats per latent; 0: unrestricted compressors)")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--cache", type=Path, help="trained PICO models (default: OUT's stem + _models beside it)")
     args = ap.parse_args()
@@ -88,13 +92,12 @@ def main() -> None:
     vae, clf = load_digits_models(args.models)
     x_train, _, x_test, _ = load_digits_split()
     train, test = digits_domain(x_train, vae, clf), digits_domain(x_test, vae, clf)
-    base = PICOConfig(rounds=2, passes=args.passes, disc_epochs=20, reward_epochs=20, comp_epochs=20)
+    base = PICOConfig(rounds=2, passes=args.passes, disc_epochs=20, reward_epochs=20, comp_epochs=20,
+                      informative_kl=args.informative_kl)
     if args.entropy is not None:
         base = replace(base, entropy=args.entropy)
-    with torch.no_grad():  # blocks the VAE uses: KL(q(z|x) || N(0, 1)) per latent on the training digits
-        mu, logvar = vae.encode(torch.as_tensor(x_train))
-        kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).mean(0).numpy()
-    informative = kl > INFORMATIVE_KL
+    kl = train.block_kl  # KL(q(z_i | x) || N(0, 1)) per latent, mean over the training digits
+    informative = informative_blocks(kl, base.informative_kl, train.num_blocks)
     cache = args.cache or args.out.parent / (args.out.stem + "_models")
     rows, summary = [], []
     for budget in (float(b) for b in args.budgets.split(",")):
@@ -104,9 +107,14 @@ def main() -> None:
         subsets, test_rates = subset_rates(test, k, base.step, args.fills)
         _, train_rates = subset_rates(train, k, base.step, args.fills)
         best_fixed = int(train_rates.mean(0).argmax())
+        allowed = (subsets[:, informative].sum(1) == min(k, informative.sum())) & (
+            (subsets & ~informative).sum(1) == max(k - informative.sum(), 0))
+        random_all, random_inf = test_rates.mean(1), test_rates[:, allowed].mean(1)
         ref = {"budget": budget, "best_fixed_mask": np.flatnonzero(subsets[best_fixed]).tolist(),
                "best_fixed_agree_exp": float(test_rates[:, best_fixed].mean()),
-               "oracle_agree_exp": float(test_rates.max(1).mean())}
+               "oracle_agree_exp": float(test_rates.max(1).mean()),
+               "random_agree_exp": mean_se(random_all), "random_informative_agree_exp": mean_se(random_inf),
+               "allowed_subsets": int(allowed.sum())}
         print(json.dumps(ref), flush=True)
         per_seed = []
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -115,18 +123,20 @@ def main() -> None:
                 passes = args.passes if method == "pico" else (args.perceptual_passes or args.passes)
                 cfg = replace(base, budget=budget, seed=seed, passes=passes,
                               objective="agreement" if method == "pico" else "perceptual")
-                name = f"{method}_{budget:g}_s{seed}" + ("" if passes == 8 else f"_p{passes}")
+                name = (f"{method}_{budget:g}_s{seed}" + ("" if passes == 8 else f"_p{passes}")
+                        + ("" if cfg.informative_kl == PICOConfig.informative_kl else f"_kl{cfg.informative_kl:g}"))
                 model = train_or_load(cache / name, train, cfg)
                 masks = model.masks(test.features, np.random.default_rng(seed))
                 fill = received_latents(test, masks, base.step)
                 with torch.no_grad():
                     r_hat = model.reward.over_masks(torch.as_tensor(test.features), torch.as_tensor(subsets)).numpy()
-                inform = topk_mask(np.where(informative, model.logits(test.features), -np.inf),
-                                   np.full(len(test.latents), k))
+                if not np.array_equal(model.informative, informative):
+                    raise SystemExit(f"{name}: trained with informative blocks {model.informative.tolist()}, "
+                                     f"expected {informative.tolist()}")
                 res[method] = {
-                    "informative_exp": match_rate(test, inform, base.step, args.fills),
-                    "r_argmax": test_rates[np.arange(len(r_hat)), r_hat.argmax(1)],
-                    "r_corr": _row_corr(r_hat, test_rates),
+                    # R is trained (and queried) on the allowed masks only: its argmax and ranking among them
+                    "r_argmax": test_rates[:, allowed][np.arange(len(r_hat)), r_hat[:, allowed].argmax(1)],
+                    "r_corr": _row_corr(r_hat[:, allowed], test_rates[:, allowed]),
                     "fill": (test.user_probs(fill).argmax(1) == test.user_actions).astype(float),
                     "exp": match_rate(test, masks, base.step, args.fills),
                     "train_exp": match_rate(train, model.masks(train.features, np.random.default_rng(seed)),
@@ -139,7 +149,6 @@ def main() -> None:
                             f"{method}_masks": r["usage"]["distinct_masks"],
                             f"{method}_r_argmax_agree_exp": float(r["r_argmax"].mean()),
                             f"{method}_r_corr": r["r_corr"],
-                            f"{method}_informative_agree_exp": float(r["informative_exp"].mean()),
                             f"{method}_mask_entropy": r["usage"]["mask_entropy_bits"]})
             for key in ("fill", "exp"):
                 m, se = mean_se(res["pico"][key] - res["perceptual"][key])
@@ -152,13 +161,13 @@ def main() -> None:
         for key in ("pico_agree_fill", "perceptual_agree_fill", "pico_agree_exp", "perceptual_agree_exp",
                     "pico_train_agree_exp", "perceptual_train_agree_exp", "diff_fill", "diff_exp", "diff_train_exp",
                     "pico_masks", "perceptual_masks", "pico_r_argmax_agree_exp", "perceptual_r_argmax_agree_exp",
-                    "pico_r_corr", "perceptual_r_corr", "pico_informative_agree_exp",
-                    "perceptual_informative_agree_exp"):
+                    "pico_r_corr", "perceptual_r_corr"):
             agg[key], agg[key + "_se_seeds"] = mean_se(np.array([r[key] for r in per_seed]))
         agg["seeds"] = len(per_seed)
         print(json.dumps(agg), flush=True)
         summary.append(agg)
     meta = {"models": str(args.models), "fills": args.fills, "config": base.__dict__, "kl_per_latent": kl.tolist(),
+            "informative": informative.tolist(),
             "perceptual_passes": args.perceptual_passes or args.passes,
             "thread_cpu_s": time.thread_time() - t0, "load_average": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)

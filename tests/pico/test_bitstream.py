@@ -71,15 +71,41 @@ def test_mismatched_sizes_and_foreign_bytes_are_clear_errors():
         decode(b"JPEG" + bytes(40))
 
 
-def test_digits_decode_in_a_fresh_process_reproduces_x_hat_exactly(tmp_path):
+_PRIO = (True, False, True, True, True, False)  # 4 informative blocks of 6
+
+
+def test_priority_masks_are_coded_among_the_allowed_subsets_only():
+    rng = np.random.default_rng(1)
+    n = 4000
+    for k, allowed in ((3, comb(4, 3)), (5, comb(2, 1))):  # k fits the informative blocks / all of them + 1 more
+        mask = random_mask(n, 6, np.full(n, k), rng, np.array(_PRIO))
+        code = LatentCode(1, 1e9, k / 6, _PRIO)
+        data = encode(np.zeros((n, 6)), mask, code)
+        out = decode(data)
+        assert np.array_equal(out.mask, mask) and read_header(data)[0] == code
+        per_obs = 8 * len(data) / n
+        assert log2(allowed) <= per_obs <= log2(allowed) + 0.2 < log2(comb(6, k))
+    free = random_mask(10, 6, np.full(10, 3), rng)
+    assert encode(np.zeros((10, 6)), free, LatentCode(1, 0.25, 0.5, (True,) * 6)) == encode(
+        np.zeros((10, 6)), free, LatentCode(1, 0.25, 0.5))                 # all informative: the plain code
+    bad = np.zeros((1, 6), bool)
+    bad[0, [0, 1, 2]] = True                                                # keeps block 1 before block 3
+    with pytest.raises(ValueError, match="priority"):
+        encode(np.zeros((1, 6)), bad, LatentCode(1, 0.25, 0.5, _PRIO))
+
+
+@pytest.mark.parametrize("priority", [None, (False, True, True, True, True, True, True, True, True, False)])
+def test_digits_decode_in_a_fresh_process_reproduces_x_hat_exactly(tmp_path, priority):
     cfg = DigitsConfig(vae_epochs=2, classifier_epochs=2)
     vae, clf = train_digits_models(tmp_path / "models", cfg)
     x = load_digits_split()[2][:50]
     domain = digits_domain(x, vae, clf)
     rng = np.random.default_rng(0)
-    mask = random_mask(50, domain.num_blocks, budget_to_k(0.4, domain.num_blocks, rng, 50), rng)
-    _, z = evaluate_masks(domain, mask, LatentCode(1, 0.2, 0.4))
-    (tmp_path / "x.pico").write_bytes(encode(domain.latents, mask, LatentCode(1, 0.2, 0.4)))
+    k = budget_to_k(0.85, domain.num_blocks, rng, 50)  # 8 or 9 of 10: above the 8 informative ones too
+    mask = random_mask(50, domain.num_blocks, k, rng, None if priority is None else np.array(priority))
+    code = LatentCode(1, 0.2, 0.85, priority)
+    _, z = evaluate_masks(domain, mask, code)
+    (tmp_path / "x.pico").write_bytes(encode(domain.latents, mask, code))
     np.save(tmp_path / "xhat.npy", reconstruct(vae, z))
     script = textwrap.dedent(f"""
         import numpy as np

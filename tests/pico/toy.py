@@ -36,3 +36,18 @@ def switch_domain(n: int = 800, seed: int = 0) -> Domain:
     return Domain(features=z.astype(np.float32), latents=z, block_size=1, original_probs=_switch_probs(z),
                   fill=prior_fill(seed + 1), user_probs=_switch_probs,
                   distortion=lambda zt: np.abs(zt - z).mean(1), fill_draw=prior_fill_draw)
+
+
+def _last_block_probs(z: np.ndarray) -> np.ndarray:
+    p = 1.0 / (1.0 + np.exp(-6.0 * z[:, -1]))
+    return np.stack([1 - p, p], 1)
+
+
+def uninformative_domain(n: int = 400, seed: int = 0) -> Domain:
+    """4 blocks; the generative model declares blocks 2 and 3 uninformative (``block_kl`` 0: posterior = prior),
+    yet the user reads block 3 alone, so a compressor free to choose would keep block 3."""
+    z = np.random.default_rng(seed).standard_normal((n, 4))
+    return Domain(features=z.astype(np.float32), latents=z, block_size=1, original_probs=_last_block_probs(z),
+                  fill=prior_fill(seed + 1), user_probs=_last_block_probs,
+                  distortion=lambda zt: np.abs(zt - z).mean(1), fill_draw=prior_fill_draw,
+                  block_kl=np.array([1.2, 0.8, 0.0, 0.004]))

@@ -12,7 +12,9 @@ One bitstream codes a batch of N observations (a test set, or the frames of one 
 header and the coder's own framing) are shared; bits per observation = ``8 * len(data) / N``, everything
 included. Per observation, in decode order: k (the number of kept blocks) under the randomised-rounding law of the
 budget (``k_probs``; uniform over 0..K when k varies freely), the mask as the rank of a k-subset of K blocks
-(uniform over C(K, k) values: log2 C(K, k) bits), then every kept latent as ``round(z / step)`` under a discretised
+(uniform over C(K, k) values: log2 C(K, k) bits; with ``LatentCode.priority``, the informative blocks of a
+compressor that keeps them first, only over the subsets that rule allows: log2 C(#informative, k) bits while k
+fits them, log2 C(#others, k - #informative) above), then every kept latent as ``round(z / step)`` under a discretised
 Gaussian N(mean, std^2) (the model's prior by default, or any predictive distribution the decoder can recompute).
 Dropped latents are not sent: the receiver fills them (:mod:`dgmlab.pico.domain`).
 """
@@ -31,7 +33,8 @@ __all__ = ["Decoded", "LatentCode", "decode", "encode", "pop_subset", "push_subs
 
 _MAGIC = b"PICO"
 _HEADER = struct.Struct("<4sBHHIdd")  # magic, version, K, block size, N, step, budget (NaN: k coded uniformly)
-_VERSION = 1
+_VERSION = 1  # version 2 = version 1 + the priority blocks as ceil(K / 8) bytes of bits (numpy.packbits order)
+_VERSION_PRIORITY = 2
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,15 @@ class LatentCode:
     """Quantisation step of a kept latent, in latent units (the rate-distortion knob)."""
     budget: float | None = None
     """The budget rho used to draw k (k coded under its rounding law); None codes k uniformly over 0..K."""
+    priority: tuple[bool, ...] | None = None
+    """The blocks kept before any other (PICO's informative blocks, ``PICO.priority``): every mask keeps only
+    priority blocks, or all of them and some others, and is coded among the subsets that allows. None (or all
+    True): any k-subset."""
 
     def __post_init__(self) -> None:
+        if self.priority is not None:
+            prio = tuple(bool(v) for v in np.asarray(self.priority, bool).ravel())
+            object.__setattr__(self, "priority", None if all(prio) else prio)
         if not (isinstance(self.block_size, int) and self.block_size >= 1):
             raise ValueError(f"block_size: expected an int >= 1, got {self.block_size!r}")
         if not (np.isfinite(self.step) and self.step > 0):
@@ -77,14 +87,40 @@ def subset_unrank(rank: int, k: int, num_blocks: int) -> np.ndarray:
     return row
 
 
-def push_subset(msg: Message, mask_row: np.ndarray) -> None:
-    """Push which k-subset ``mask_row`` keeps, uniform over the C(K, k) of them (k is coded separately)."""
-    Uniform(comb(len(mask_row), int(mask_row.sum())), (1,)).push(msg, np.array([subset_rank(mask_row)]))
+def _subset_pool(k: int, num_blocks: int, priority: tuple[bool, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(pool, fixed): a k-subset allowed by ``priority`` is ``fixed`` (bool, K) plus a subset of the ``pool``
+    indices (all blocks; the priority ones while k fits them; else all priority blocks + some of the others)."""
+    fixed = np.zeros(num_blocks, bool)
+    if priority is None:
+        return np.arange(num_blocks), fixed
+    prio = np.asarray(priority, bool)
+    if len(prio) != num_blocks:
+        raise ValueError(f"priority: expected one flag per block ({num_blocks}), got {len(prio)}")
+    if k <= prio.sum():
+        return np.flatnonzero(prio), fixed
+    return np.flatnonzero(~prio), prio
 
 
-def pop_subset(msg: Message, k: int, num_blocks: int) -> np.ndarray:
+def push_subset(msg: Message, mask_row: np.ndarray, priority: tuple[bool, ...] | None = None) -> None:
+    """Push which k-subset ``mask_row`` keeps, uniform over the C(K, k) of them or over those ``priority`` allows
+    (k is coded separately)."""
+    k = int(mask_row.sum())
+    pool, fixed = _subset_pool(k, len(mask_row), priority)
+    rest = mask_row.copy()
+    rest[pool] = False
+    if not np.array_equal(rest, fixed):
+        raise ValueError(f"mask: {np.flatnonzero(mask_row).tolist()} does not keep the priority (informative) "
+                         f"blocks first ({np.flatnonzero(priority).tolist()}); code it without priority")
+    Uniform(comb(len(pool), k - int(fixed.sum())), (1,)).push(msg, np.array([subset_rank(mask_row[pool])]))
+
+
+def pop_subset(msg: Message, k: int, num_blocks: int, priority: tuple[bool, ...] | None = None) -> np.ndarray:
     """Inverse of :func:`push_subset`: the mask row of a k-subset of ``num_blocks``."""
-    return subset_unrank(int(Uniform(comb(num_blocks, k), (1,)).pop(msg)[0]), k, num_blocks)
+    pool, fixed = _subset_pool(k, num_blocks, priority)
+    size = k - int(fixed.sum())
+    row = fixed.copy()
+    row[pool] = subset_unrank(int(Uniform(comb(len(pool), size), (1,)).pop(msg)[0]), size, len(pool))
+    return row
 
 
 def _check(z: np.ndarray, mask: np.ndarray, code: LatentCode) -> tuple[np.ndarray, np.ndarray]:
@@ -127,31 +163,47 @@ def encode(z: np.ndarray, mask: np.ndarray, code: LatentCode, mean: object = 0.0
     values = _value_codec(mean, std, mean.shape, code)
     values.push(msg, values.quantize(z[keep]))
     for row in mask[::-1]:  # a stack: push last what the decoder pops first
-        push_subset(msg, row)
+        push_subset(msg, row, code.priority)
     _k_codec(code, num_blocks, n).push(msg, mask.sum(1))
     budget = np.nan if code.budget is None else code.budget
-    header = _HEADER.pack(_MAGIC, _VERSION, num_blocks, code.block_size, n, code.step, budget)
+    version = _VERSION if code.priority is None else _VERSION_PRIORITY
+    header = _HEADER.pack(_MAGIC, version, num_blocks, code.block_size, n, code.step, budget)
+    if code.priority is not None:
+        header += np.packbits(np.array(code.priority, bool)).tobytes()
     return header + msg.to_bytes()
+
+
+def _read_header(data: bytes) -> tuple[LatentCode, int, int, int]:
+    """(code, N, K, header length in bytes)."""
+    if len(data) < _HEADER.size or data[:4] != _MAGIC:
+        raise ValueError("data: not a PICO bitstream (bad magic or truncated header)")
+    _, version, num_blocks, block, n, step, budget = _HEADER.unpack_from(data)
+    if version not in (_VERSION, _VERSION_PRIORITY):
+        raise ValueError(f"data: PICO bitstream version {version}, this dgmlab reads {_VERSION} and "
+                         f"{_VERSION_PRIORITY}")
+    size, priority = _HEADER.size, None
+    if version == _VERSION_PRIORITY:
+        size += (num_blocks + 7) // 8
+        if len(data) < size:
+            raise ValueError("data: truncated PICO bitstream header")
+        bits = np.unpackbits(np.frombuffer(data[_HEADER.size:size], np.uint8))[:num_blocks]
+        priority = tuple(bool(b) for b in bits)
+    return LatentCode(block, step, None if np.isnan(budget) else budget, priority), n, num_blocks, size
 
 
 def read_header(data: bytes) -> tuple[LatentCode, int, int]:
     """(code, N, K) from a PICO bitstream; ``ValueError`` if it is not one."""
-    if len(data) < _HEADER.size or data[:4] != _MAGIC:
-        raise ValueError("data: not a PICO bitstream (bad magic or truncated header)")
-    _, version, num_blocks, block, n, step, budget = _HEADER.unpack_from(data)
-    if version != _VERSION:
-        raise ValueError(f"data: PICO bitstream version {version}, this dgmlab reads {_VERSION}")
-    return LatentCode(block, step, None if np.isnan(budget) else budget), n, num_blocks
+    return _read_header(data)[:3]
 
 
 def decode(data: bytes, mean: object = 0.0, std: object = 1.0) -> Decoded:
     """Inverse of :func:`encode` (the same ``mean``/``std`` the encoder used, as (N, L) or broadcastable)."""
-    code, n, num_blocks = read_header(data)
-    msg = Message.from_bytes(data[_HEADER.size:])
+    code, n, num_blocks, size = _read_header(data)
+    msg = Message.from_bytes(data[size:])
     k = _k_codec(code, num_blocks, n).pop(msg)
     mask = np.zeros((n, num_blocks), bool)
     for i in range(n):
-        mask[i] = pop_subset(msg, int(k[i]), num_blocks)
+        mask[i] = pop_subset(msg, int(k[i]), num_blocks, code.priority)
     shape = (n, num_blocks * code.block_size)
     keep = np.repeat(mask, code.block_size, axis=1)
     mean, std = np.broadcast_to(mean, shape)[keep], np.broadcast_to(std, shape)[keep]

@@ -27,6 +27,8 @@ def _pico_args(p: argparse.ArgumentParser, budgets: str) -> None:
     p.add_argument("--negative-label", type=float, default=0.25, help="soft label of (x, action on x_hat)")
     p.add_argument("--discriminator", choices=("categorical", "gaussian"), default="categorical",
                    help="user model: softmax over discrete actions, or a Gaussian score on continuous ones")
+    p.add_argument("--informative-kl", type=float, default=0.01,
+                   help="nats per block: blocks whose posterior is this close to the prior are kept last (0: off)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -84,7 +86,7 @@ def _config(args: argparse.Namespace):
     e = args.epochs
     return PICOConfig(rounds=args.rounds, passes=args.passes, disc_epochs=e, reward_epochs=e, comp_epochs=e,
                       step=args.step, negative_label=args.negative_label, discriminator=args.discriminator,
-                      seed=args.seed)
+                      informative_kl=args.informative_kl, seed=args.seed)
 
 
 def _digits(args: argparse.Namespace) -> int:

@@ -25,6 +25,14 @@ One round (Reddy, Dragan & Levine 2021, as their released code does it, with the
 
 At deployment the compressor keeps its top-k blocks (the policy's mode) with k drawn by randomised rounding (mean
 exactly rho K), or (rate-aware) the blocks with positive logits.
+
+*Informative blocks first* (``informative_kl``): a block whose posterior q(z_b | x) is the prior p(z_b) carries
+nothing about x (the sender's sample and the receiver's prior fill are draws of the same law), so bits spent on it
+are wasted. ``fit`` marks blocks whose mean KL(q(z_b | x) || p(z_b)) over the training observations
+(``Domain.block_kl``) is below the threshold as uninformative; collection, the subset policy and deployment then
+choose among informative blocks only while k <= #informative, and above that keep all of them and choose the rest
+among the others (the compressor's logits rank them). The rate-aware compressor keeps informative blocks only.
+The relaxed update (the original's, kept as an ablation) ignores it.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from dgmlab.pico.masking import (
     candidate_subsets,
     check_budget,
     gumbel_topk_mask,
+    informative_blocks,
     k_distribution,
     random_mask,
     relaxed_mask,
@@ -101,6 +110,10 @@ class PICOConfig:
     """Quantisation step of kept latents (the same one the bitstream uses)."""
     rate_lambda: float = 0.0
     """> 0: the rate-aware objective log R - lambda * estimated bits, with a variable number of blocks."""
+    informative_kl: float = 0.01
+    """Nats per block: blocks whose mean KL(q(z_b | x) || p(z_b)) on the training observations is below this are
+    uninformative and ranked after all others (see the module docstring); 0 disables. Needs ``Domain.block_kl``
+    (domains without it: no block is marked)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -120,6 +133,9 @@ class PICOConfig:
         if self.entropy < 0 or self.max_subsets < 2 or not self.temperature > 0:
             raise ValueError(f"entropy must be >= 0, max_subsets >= 2 and temperature > 0, got {self.entropy}, "
                              f"{self.max_subsets}, {self.temperature}")
+        if not (np.isfinite(self.informative_kl) and self.informative_kl >= 0):
+            raise ValueError(f"informative_kl: expected a KL threshold >= 0 in nats per block (0 disables), got "
+                             f"{self.informative_kl!r}")
 
 
 def received_latents(domain: Domain, mask: np.ndarray, step: float,
@@ -188,6 +204,8 @@ class PICO:
         self.discriminator = (GaussianDiscriminator(disc_feature_dim, action_dim, self.cfg.hidden) if gaussian
                               else Discriminator(disc_feature_dim, num_actions, self.cfg.hidden))
         self.reward = RewardModel(feature_dim, num_blocks, self.cfg.hidden)
+        self.informative = np.ones(num_blocks, bool)
+        """(K,) bool: the blocks ranked first (set by ``fit`` from the training domain's ``block_kl``)."""
         self.history: dict[str, list[float]] = {"disc": [], "reward": [], "comp": [], "comp_entropy": [],
                                                 "comp_saturation": []}
 
@@ -204,6 +222,11 @@ class PICO:
                              f"continuous actions) = {got} does not match this PICO model's "
                              f"{tuple(self.shape.values())}")
 
+    @property
+    def priority(self) -> np.ndarray | None:
+        """The informative blocks as the masking helpers' ``priority`` (None: unrestricted, or the relaxed update)."""
+        return None if self.cfg.update == "relaxed" or self.informative.all() else self.informative
+
     # -- deployment ---------------------------------------------------------------------------------------------
     def logits(self, features: np.ndarray) -> np.ndarray:
         features = np.asarray(features, np.float32)
@@ -216,8 +239,8 @@ class PICO:
         """Deployment masks: top-k with randomised-rounding k, or (rate-aware) the blocks with positive logits."""
         logits = self.logits(features)
         if self.cfg.rate_lambda > 0:
-            return logits > 0
-        return topk_mask(logits, budget_to_k(self.cfg.budget, logits.shape[1], rng, len(logits)))
+            return (logits > 0) & self.informative
+        return topk_mask(logits, budget_to_k(self.cfg.budget, logits.shape[1], rng, len(logits)), self.priority)
 
     # -- training -----------------------------------------------------------------------------------------------
     def _explore_policy(self, rng: np.random.Generator):
@@ -227,12 +250,12 @@ class PICO:
             n, num_blocks = len(features), self.shape["num_blocks"]
             if self.cfg.rate_lambda > 0:
                 k = rng.integers(0, num_blocks + 1, n)
-                own = self.logits(features) > 0
+                own = (self.logits(features) > 0) & self.informative
             else:
                 k = budget_to_k(self.cfg.budget, num_blocks, rng, n)
-                own = gumbel_topk_mask(self.logits(features), k, rng, self.cfg.temperature)
+                own = gumbel_topk_mask(self.logits(features), k, rng, self.cfg.temperature, self.priority)
             explore = rng.random(n) < self.cfg.explore
-            return np.where(explore[:, None], random_mask(n, num_blocks, k, rng), own)
+            return np.where(explore[:, None], random_mask(n, num_blocks, k, rng, self.priority), own)
 
         return choose
 
@@ -279,7 +302,7 @@ class PICO:
         probs = k_distribution(self.cfg.budget, num_blocks)
         for k in map(int, np.flatnonzero(probs)):
             w = float(probs[k])
-            subsets = torch.as_tensor(candidate_subsets(num_blocks, k, self.cfg.max_subsets, rng))
+            subsets = torch.as_tensor(candidate_subsets(num_blocks, k, self.cfg.max_subsets, rng, self.priority))
             if len(subsets) < 2:  # k = 0 or K: nothing to choose
                 continue
             logp = subset_log_policy(logits, subsets)
@@ -294,6 +317,7 @@ class PICO:
     def _train_compressor(self, x: torch.Tensor, num_blocks: int, bits_per_block: float, gen) -> None:
         k = self.cfg.budget * num_blocks
         rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
+        informative = _tensor(self.informative)
         stats: list[float] = []
         for p in self.reward.parameters():
             p.requires_grad_(False)
@@ -301,7 +325,7 @@ class PICO:
         def loss(idx):
             logits = self.compressor(x[idx])
             if self.cfg.rate_lambda > 0:
-                m = straight_through_mask(logits)
+                m = straight_through_mask(logits) * informative
                 return -(torch.log(self.reward(x[idx], m) + _LOG_EPS)
                          - self.cfg.rate_lambda * bits_per_block * m.sum(-1)).mean()
             if self.cfg.update == "subsets":
@@ -325,6 +349,7 @@ class PICO:
         """Run ``cfg.rounds`` rounds of collect -> D -> R -> compressor on ``domain`` (calling ``after_round(r)``
         after each, e.g. to measure the compressor); returns self."""
         self._check(domain)
+        self.informative = informative_blocks(domain.block_kl, self.cfg.informative_kl, domain.num_blocks)
         if self.cfg.rate_lambda == 0 and self.cfg.budget * domain.num_blocks in (0, domain.num_blocks):
             return self  # keep nothing or everything: no choice to learn
         rng = np.random.default_rng(self.cfg.seed)
@@ -381,7 +406,8 @@ class PICO:
         path.mkdir(parents=True, exist_ok=True)
         states = {name: getattr(self, name).state_dict() for name in ("compressor", "discriminator", "reward")}
         torch.save(states, path / "pico.pt")
-        meta = {"config": asdict(self.cfg), "shape": self.shape, "history": self.history}
+        meta = {"config": asdict(self.cfg), "shape": self.shape, "informative": self.informative.tolist(),
+                "history": self.history}
         (path / "pico.json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
@@ -394,4 +420,5 @@ class PICO:
         for name, state in torch.load(path / "pico.pt", weights_only=True).items():
             getattr(model, name).load_state_dict(state)
         model.history.update(meta["history"])
+        model.informative = np.array(meta.get("informative", model.informative), bool)  # older models: all blocks
         return model

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dgmlab.pico.domain import Domain, prior_fill, prior_fill_draw
+from dgmlab.pico.domain import Domain, gaussian_block_kl, prior_fill, prior_fill_draw
 from dgmlab.pico.nets import fit_minibatches, mlp
 
 __all__ = [
@@ -60,7 +60,7 @@ def load_digits_split(test_fraction: float = 0.2, seed: int = 0) -> tuple[np.nda
     data = load_digits()
     x, y = (data.data / 16.0).astype(np.float32), data.target.astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(x))
-    n_test = int(round(test_fraction * len(x)))
+    n_test = round(test_fraction * len(x))
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]
 
@@ -142,12 +142,14 @@ def classify(clf: nn.Module, images: np.ndarray) -> np.ndarray:
 
 
 def digits_domain(x: np.ndarray, vae: DigitsVAE, clf: nn.Module, fill_seed: int = FILL_SEED) -> Domain:
-    """The domain over images ``x`` (N, 64): latents = encoder means, user = classifier on the decoded image."""
+    """The domain over images ``x`` (N, 64): latents = encoder means, user = classifier on the decoded image,
+    ``block_kl`` = each latent's mean KL(q(z_i | x) || N(0, 1)) over ``x``."""
     x = np.asarray(x, np.float32)
     if x.ndim != 2 or x.shape[1] != 64:
         raise ValueError(f"x: expected digits flattened to (N, 64), got {x.shape}")
     with torch.no_grad():
-        mu = vae.encode(torch.from_numpy(x))[0].numpy().astype(np.float64)
+        mu, logvar = (t.numpy().astype(np.float64) for t in vae.encode(torch.from_numpy(x)))
     return Domain(features=x, latents=mu, block_size=1, original_probs=classify(clf, x),
+                  block_kl=gaussian_block_kl(mu, logvar, 1),
                   fill=prior_fill(fill_seed), user_probs=lambda z: classify(clf, reconstruct(vae, z)),
                   distortion=lambda z: np.abs(reconstruct(vae, z) - x).mean(1), fill_draw=prior_fill_draw)

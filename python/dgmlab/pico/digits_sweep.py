@@ -79,7 +79,7 @@ def run_digits(out: str | Path, budgets: list[float], base: PICOConfig, digits_c
         cfg = replace(base, rate_lambda=lam, budget=0.5)
         model = train_or_load(out / "models" / f"pico_rate_{lam:g}", train, cfg, progress)
         row = {"method": "pico_rate", "lambda": lam, **evaluate_masks(test, model.masks(test.features,
-               np.random.default_rng(base.seed)), _rate_code(test, base.step))[0]}
+               np.random.default_rng(base.seed)), _rate_code(test, base.step, model))[0]}
         log({**row, "budget": row["blocks_kept"] / test.num_blocks})
         rows.append(row)
     rows += _codec_rows(x_test, test.original_probs, clf, qualities)
@@ -94,8 +94,8 @@ def run_digits(out: str | Path, budgets: list[float], base: PICOConfig, digits_c
     return rows
 
 
-def _rate_code(domain, step: float) -> LatentCode:
-    return LatentCode(domain.block_size, step, None)
+def _rate_code(domain, step: float, model: PICO) -> LatentCode:
+    return LatentCode(domain.block_size, step, None, model.priority)
 
 
 def _gallery(test, x_test, vae, clf, model: PICO, budget: float, step: float, path: Path, n: int = 12) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Domain", "hold_previous_fill", "prior_fill", "prior_fill_draw"]
+__all__ = ["Domain", "gaussian_block_kl", "hold_previous_fill", "prior_fill", "prior_fill_draw"]
 
 
 @dataclass
@@ -52,6 +52,10 @@ class Domain:
     """Optional ``fill`` with fresh randomness from a generator. Training data are collected with it, so the reward
     model learns the agreement *expected* over the receiver's fills instead of one fixed draw's luck per training
     observation (which does not carry over to new observations). None: ``fill`` is used (e.g. hold-previous)."""
+    block_kl: np.ndarray | None = None
+    """Optional (K,) mean over these observations of KL(q(z_b | x) || p(z_b)) per block in nats
+    (:func:`gaussian_block_kl`): how much each block tells about x. PICO ranks blocks below
+    ``PICOConfig.informative_kl`` last. None: unknown, every block counts as informative."""
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -64,6 +68,11 @@ class Domain:
         if self.block_size < 1 or self.latents.shape[1] % self.block_size:
             raise ValueError(f"latent size {self.latents.shape[1]} is not a multiple of block_size "
                              f"{self.block_size}: every block must have the same size")
+        if self.block_kl is not None:
+            self.block_kl = np.asarray(self.block_kl, np.float64)
+            if self.block_kl.shape != (self.num_blocks,) or not np.all(np.isfinite(self.block_kl)):
+                raise ValueError(f"block_kl: expected {self.num_blocks} finite KLs (one per block), got shape "
+                                 f"{self.block_kl.shape}")
 
     @property
     def num_blocks(self) -> int:
@@ -83,6 +92,19 @@ class Domain:
     def user_actions(self) -> np.ndarray:
         """The action the user takes on each original observation (argmax of its probabilities)."""
         return self.original_probs.argmax(1)
+
+
+def gaussian_block_kl(mu: np.ndarray, logvar: np.ndarray, block_size: int) -> np.ndarray:
+    """(K,) mean over observations of KL(N(mu, exp(logvar)) || N(0, 1)) summed over each block's latents (nats).
+
+    ``mu``, ``logvar``: (N, L) the encoder's diagonal Gaussian posterior q(z | x) of each observation.
+    """
+    mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+    if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] % block_size:
+        raise ValueError(f"mu and logvar: expected the same (N, L) shape with L a multiple of block_size "
+                         f"{block_size}, got {mu.shape} and {logvar.shape}")
+    kl = 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)
+    return kl.mean(0).reshape(-1, block_size).sum(1)
 
 
 def prior_fill(seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:

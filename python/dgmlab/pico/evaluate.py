@@ -18,7 +18,7 @@ import numpy as np
 from dgmlab.pico.bitstream import LatentCode, decode, encode
 from dgmlab.pico.core import PICO, PICOConfig
 from dgmlab.pico.domain import Domain
-from dgmlab.pico.masking import budget_to_k, check_budget, mask_usage, random_mask
+from dgmlab.pico.masking import budget_to_k, check_budget, informative_blocks, mask_usage, random_mask
 
 __all__ = ["agreement", "evaluate_masks", "evaluate_method", "mean_se", "paired_difference", "sweep", "train_or_load",
            "write_rows"]
@@ -65,7 +65,7 @@ def _method_masks(domain: Domain, method: str, budget: float, step: float, model
         code = LatentCode(domain.block_size, step, budget)
     elif model is not None:
         masks, _ = domain.run_policy(lambda f: model.masks(f, rng))
-        code = LatentCode(domain.block_size, step, None if model.cfg.rate_lambda > 0 else budget)
+        code = LatentCode(domain.block_size, step, None if model.cfg.rate_lambda > 0 else budget, model.priority)
     else:
         raise ValueError(f"method {method!r} needs a trained PICO model")
     return masks, code
@@ -109,10 +109,20 @@ def sweep(domain: Domain, budgets: list[float], step: float, train: Callable[[st
 
 
 def train_or_load(path: Path, domain, cfg: PICOConfig, progress: bool = False) -> PICO:
-    """The PICO model saved in ``path`` if it was trained with ``cfg``, else a new one fit on ``domain``."""
+    """The PICO model saved in ``path`` if it was trained with ``cfg``, else a new one fit on ``domain``.
+
+    ``informative_kl`` only enters training through the informative blocks it selects, so a saved model whose
+    set equals the one ``cfg`` selects on ``domain`` counts as trained with ``cfg`` (models saved before the
+    setting existed used every block).
+    """
     meta = path / "pico.json"
-    if meta.is_file() and json.loads(meta.read_text())["config"] == asdict(cfg):
-        return PICO.load(path)
+    if meta.is_file():
+        saved = json.loads(meta.read_text())
+        want = {k: v for k, v in asdict(cfg).items() if k != "informative_kl"}
+        same_blocks = saved.get("informative", [True] * domain.num_blocks) == informative_blocks(
+            domain.block_kl, cfg.informative_kl, domain.num_blocks).tolist()
+        if {k: v for k, v in saved["config"].items() if k != "informative_kl"} == want and same_blocks:
+            return PICO.load(path)
     model = PICO.for_domain(domain, cfg).fit(domain, progress=progress)
     model.save(path)
     return model

@@ -12,6 +12,10 @@ as probabilities, which the bitstream uses to code k in (almost) zero bits when 
 The compressor's logits l define a policy over the k-subsets S of blocks, P(S | x) = softmax_S(sum_{i in S} l_i / T)
 (:func:`subset_log_policy`); its mode is the top-k of l (what deployment keeps), :func:`gumbel_topk_mask` draws
 exploratory masks around it, and :func:`candidate_subsets` lists the subsets the training loss averages over.
+
+Each takes an optional ``priority`` (K,) bool: the *informative* blocks (:func:`informative_blocks`), which are kept
+before any other: with k <= #informative only informative blocks are chosen, with more all of them are kept and
+the rest is chosen among the others. ``None`` (or all True) is the unrestricted choice, unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ __all__ = [
     "candidate_subsets",
     "check_budget",
     "gumbel_topk_mask",
+    "informative_blocks",
     "k_distribution",
     "mask_usage",
     "random_mask",
@@ -68,48 +73,92 @@ def budget_to_k(rho: float, num_blocks: int, rng: np.random.Generator, size: int
     return (lo + (rng.random(size) < target - lo)).astype(np.int64)
 
 
-def topk_mask(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Boolean (N, K) mask keeping the k[i] highest-scoring blocks of row i (ties go to the lower index)."""
+def informative_blocks(block_kl: np.ndarray | None, threshold: float, num_blocks: int) -> np.ndarray:
+    """(K,) bool: blocks whose mean KL(q(z_b | x) || p(z_b)) reaches ``threshold`` nats (all True if the KL is
+    unknown, the threshold is 0, or no block reaches it: then there is no ranking to apply).
+
+    A block whose posterior equals the prior carries nothing about x: the sender's quantised sample and the
+    receiver's prior fill are draws of the same law, so bits spent on it buy nothing.
+    """
+    if block_kl is None or threshold <= 0:
+        return np.ones(num_blocks, bool)
+    block_kl = np.asarray(block_kl, np.float64)
+    if block_kl.shape != (num_blocks,):
+        raise ValueError(f"block_kl: expected one KL per block, shape ({num_blocks},), got {block_kl.shape}")
+    informative = block_kl >= threshold
+    return informative if informative.any() else np.ones(num_blocks, bool)
+
+
+def _priority(priority: np.ndarray | None, num_blocks: int) -> np.ndarray | None:
+    """``priority`` as a (K,) bool array, or None when it restricts nothing."""
+    if priority is None:
+        return None
+    priority = np.asarray(priority, bool)
+    if priority.shape != (num_blocks,):
+        raise ValueError(f"priority: expected a (K,) = ({num_blocks},) bool mask of informative blocks, got shape "
+                         f"{priority.shape}")
+    return None if priority.all() else priority
+
+
+def topk_mask(scores: np.ndarray, k: np.ndarray, priority: np.ndarray | None = None) -> np.ndarray:
+    """Boolean (N, K) mask keeping the k[i] highest-scoring blocks of row i (ties go to the lower index); with
+    ``priority``, the priority blocks rank above all others (then by score)."""
     scores = np.asarray(scores, dtype=np.float64)
     k = np.broadcast_to(np.asarray(k, dtype=np.int64), scores.shape[:1])
     if scores.ndim != 2:
         raise ValueError(f"scores: expected (N, K) block scores, got shape {scores.shape}")
     if k.min(initial=0) < 0 or k.max(initial=0) > scores.shape[1]:
         raise ValueError(f"k: expected 0 <= k <= {scores.shape[1]} blocks, got range [{k.min()}, {k.max()}]")
-    order = np.argsort(-scores, axis=1, kind="stable")
+    priority = _priority(priority, scores.shape[1])
+    if priority is None:
+        order = np.argsort(-scores, axis=1, kind="stable")
+    else:  # lexsort is stable; its last key is the primary one
+        order = np.lexsort((-scores, np.broadcast_to(~priority, scores.shape)), axis=-1)
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(scores.shape[1])[None].repeat(len(scores), 0), axis=1)
     return ranks < k[:, None]
 
 
-def random_mask(num_rows: int, num_blocks: int, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The non-adaptive baseline: k[i] blocks chosen uniformly at random for each row."""
-    return topk_mask(rng.random((num_rows, num_blocks)), k)
+def random_mask(num_rows: int, num_blocks: int, k: np.ndarray, rng: np.random.Generator,
+                priority: np.ndarray | None = None) -> np.ndarray:
+    """The non-adaptive baseline: k[i] blocks chosen uniformly at random for each row (with ``priority``: uniformly
+    among the allowed subsets, see the module docstring)."""
+    return topk_mask(rng.random((num_rows, num_blocks)), k, priority)
 
 
 def gumbel_topk_mask(logits: np.ndarray, k: np.ndarray, rng: np.random.Generator,
-                     temperature: float = 1.0) -> np.ndarray:
+                     temperature: float = 1.0, priority: np.ndarray | None = None) -> np.ndarray:
     """Exploration around the compressor: top-k of logits / T + Gumbel noise (a draw of k blocks without
     replacement, each next block with probability proportional to exp(l_i / T))."""
     logits = np.asarray(logits, np.float64)
-    return topk_mask(logits / temperature + rng.gumbel(size=logits.shape), k)
+    return topk_mask(logits / temperature + rng.gumbel(size=logits.shape), k, priority)
 
 
-def candidate_subsets(num_blocks: int, k: int, max_subsets: int, rng: np.random.Generator) -> np.ndarray:
+def candidate_subsets(num_blocks: int, k: int, max_subsets: int, rng: np.random.Generator,
+                      priority: np.ndarray | None = None) -> np.ndarray:
     """(C, K) bool: all C(K, k) subsets of k blocks, or ``max_subsets`` distinct uniformly drawn ones if there are
-    more (then the training loss is a sampled-softmax approximation of the full expectation)."""
+    more (then the training loss is a sampled-softmax approximation of the full expectation). With ``priority``,
+    only the allowed subsets: k-subsets of the priority blocks, or for k above their number all of them plus every
+    (k - #priority)-subset of the others."""
     if not 0 <= k <= num_blocks:
         raise ValueError(f"k: expected 0 <= k <= {num_blocks}, got {k}")
-    if comb(num_blocks, k) <= max_subsets:
-        rows = list(combinations(range(num_blocks), k))
+    priority = _priority(priority, num_blocks)
+    pool, fixed, size = np.arange(num_blocks), np.zeros(num_blocks, bool), k
+    if priority is not None:
+        if k <= priority.sum():
+            pool = np.flatnonzero(priority)
+        else:
+            pool, fixed, size = np.flatnonzero(~priority), priority, k - int(priority.sum())
+    if comb(len(pool), size) <= max_subsets:
+        rows = list(combinations(range(len(pool)), size))
     else:
         seen: set[tuple[int, ...]] = set()
         while len(seen) < max_subsets:
-            seen.add(tuple(sorted(rng.choice(num_blocks, k, replace=False).tolist())))
+            seen.add(tuple(sorted(rng.choice(len(pool), size, replace=False).tolist())))
         rows = sorted(seen)
-    out = np.zeros((len(rows), num_blocks), bool)
+    out = np.repeat(fixed[None], len(rows), 0)
     for i, row in enumerate(rows):
-        out[i, list(row)] = True
+        out[i, pool[list(row)]] = True
     return out
 
 
