@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 // Always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the CPU kernels) gets all
 // of the arithmetic in that ISA.
@@ -30,6 +31,8 @@ namespace dgmlab {
 namespace cholesky_ar {
 
 enum class Status : int { kOk = 0, kNonFinite = 1, kNotPositiveDefinite = 2, kIllConditioned = 3 };
+
+constexpr double kMaxDouble = std::numeric_limits<double>::max();
 
 struct Result {
   Status status;
@@ -418,95 +421,205 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigm
   return Result{Status::kOk, -1, kappa};
 }
 
-// ---- Batch-interleaved path for small d: W matrices at once, one per SIMD lane ---------------------------------
+// ---- Batch-interleaved path for small d: eight matrices at once, one per SIMD lane ------------------------------
 //
-// Element (i, j) of matrix l of a group sits at X[(i * d + j) * W + l]. Every lane runs the same operations as
+// Element (i, j) of matrix l of a group sits at X[(i * d + j) * 8 + l]. Every lane runs the same operations as
 // cholesky_to_ar above with plain left-to-right sums (no partial sums: the lanes are the parallelism), so a matrix's
 // result depends only on d, never on its neighbours or its position in the batch. Failing lanes get their status in
 // results[l] and are continued with a dummy pivot of 1 so that no lane ever sees a NaN from another. Only the lower
 // triangle of L and the strict lower triangle of A are written: the caller keeps zeros in the rest of those buffers
 // (short per-row zero fills cost more than the arithmetic at d = 12).
+//
+// The arithmetic runs on Lanes values, the eight lanes of an element: with GCC/Clang a Vec8, which the compiler
+// keeps in a register (loops over arrays of eight doubles it may leave scalar, or keep on the stack); elsewhere a
+// struct of eight doubles. Either way each lane sees the scalar IEEE operations.
+#if defined(__GNUC__)
+typedef Vec8 Lanes;
+#else
+struct Lanes {
+  double v[8];
+};
+#define DGMLAB_LANES_OP(op)                                                   \
+  inline Lanes operator op(const Lanes& a, const Lanes& b) {                  \
+    Lanes c;                                                                  \
+    for (int l = 0; l < 8; ++l) c.v[l] = a.v[l] op b.v[l];                    \
+    return c;                                                                 \
+  }                                                                           \
+  inline Lanes& operator op##=(Lanes& a, const Lanes& b) { return a = a op b; }
+DGMLAB_LANES_OP(+)
+DGMLAB_LANES_OP(-)
+DGMLAB_LANES_OP(*)
+DGMLAB_LANES_OP(/)
+#undef DGMLAB_LANES_OP
+inline Lanes operator-(const Lanes& a) {
+  Lanes c;
+  for (int l = 0; l < 8; ++l) c.v[l] = -a.v[l];
+  return c;
+}
+#endif
+// (Loads through an output argument: a function returning a 64-byte vector by value would have an ISA-dependent ABI.)
+DGMLAB_CHOLESKY_INLINE void lanes_load(Lanes& v, const double* p) { std::memcpy(&v, p, sizeof v); }
+DGMLAB_CHOLESKY_INLINE void lanes_fill(Lanes& v, double x) {
+  const double p[8] = {x, x, x, x, x, x, x, x};
+  std::memcpy(&v, p, sizeof v);
+}
+DGMLAB_CHOLESKY_INLINE void lanes_to(double* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
+
+// s[r] = (J J^T)_{i+r, j} - sum_{k<j} L_{i+r, k} L_jk for r < R, each sum left to right from 0.0: the R sums run side
+// by side (one alone waits on its adds' latency) and share the loads of rows j.
+template <int R>
+DGMLAB_CHOLESKY_INLINE void interleaved_entries(const double* J, const double* L, int d, int i, int j, Lanes (&s)[R]) {
+  Lanes a, b;
+  for (int r = 0; r < R; ++r) lanes_fill(s[r], 0.0);
+  for (int k = 0; k < d; ++k) {
+    lanes_load(b, J + (j * d + k) * 8);
+    for (int r = 0; r < R; ++r) {
+      lanes_load(a, J + ((i + r) * d + k) * 8);
+      s[r] += a * b;
+    }
+  }
+  for (int k = 0; k < j; ++k) {
+    lanes_load(b, L + (j * d + k) * 8);
+    for (int r = 0; r < R; ++r) {
+      lanes_load(a, L + ((i + r) * d + k) * 8);
+      s[r] -= a * b;
+    }
+  }
+}
+
+// L_{i+r, j} = s[r] / L_jj for r < R.
+template <int R>
+DGMLAB_CHOLESKY_INLINE void interleaved_column(const double* J, double* L, int d, int i, int j, const Lanes& ljj) {
+  Lanes s[R];
+  interleaved_entries<R>(J, L, d, i, j, s);
+  for (int r = 0; r < R; ++r) lanes_to(L + ((i + r) * d + j) * 8, s[r] / ljj);
+}
+
+// A_{i, j+c} = sum_{j+c <= k < i} L_ik M_{k, j+c} for c < C, each sum from 0.0 with k upwards, side by side: the
+// first C - 1 values of k feed only some of the C sums, the rest all of them.
+template <int C>
+DGMLAB_CHOLESKY_INLINE void interleaved_ar(const double* L, const double* M, int d, int i, int j, Lanes (&acc)[C]) {
+  Lanes lik, m;
+  for (int c = 0; c < C; ++c) lanes_fill(acc[c], 0.0);
+  for (int k = j; k < j + C - 1; ++k) {
+    lanes_load(lik, L + (i * d + k) * 8);
+    for (int c = 0; c <= k - j; ++c) {
+      lanes_load(m, M + (k * d + j + c) * 8);
+      acc[c] += lik * m;
+    }
+  }
+  for (int k = j + C - 1; k < i; ++k) {
+    lanes_load(lik, L + (i * d + k) * 8);
+    for (int c = 0; c < C; ++c) {
+      lanes_load(m, M + (k * d + j + c) * 8);
+      acc[c] += lik * m;
+    }
+  }
+}
+
 template <int W>
 DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, double sigma, double max_cond,
                                                        double* L, double* A, double* std_dev, double* M,
                                                        Result* results) {
+  static_assert(W == 8, "the interleaved path runs eight lanes");
   for (int l = 0; l < W; ++l) results[l] = Result{Status::kOk, -1, 0.0};
-  // One branch-free pass first (v - v is 0 exactly for finite v, NaN otherwise; lane sums of such terms are 0
-  // exactly when all are), lane by lane only if some entry is not finite.
-  // Two partial sums per lane (their adds need not wait on each other): a sum of such terms, in any order, is 0
-  // exactly when all are.
-  double lane_sum[W], lane_sum2[W];
-  for (int l = 0; l < W; ++l) lane_sum[l] = lane_sum2[l] = 0.0;
+  // One branch-free pass first (v - v is 0 exactly for finite v, NaN otherwise), lane by lane only if some entry is
+  // not finite. Two partial sums per lane (their adds need not wait on each other): a sum of such terms, in any
+  // order, is 0 exactly when all are.
+  Lanes finite, finite2, a, b;
+  lanes_fill(finite, 0.0);
+  lanes_fill(finite2, 0.0);
   int e0 = 0;
-  for (; e0 + 2 <= d * d; e0 += 2)
-    for (int l = 0; l < W; ++l) {
-      lane_sum[l] += J[e0 * W + l] - J[e0 * W + l];
-      lane_sum2[l] += J[(e0 + 1) * W + l] - J[(e0 + 1) * W + l];
-    }
-  for (; e0 < d * d; ++e0)
-    for (int l = 0; l < W; ++l) lane_sum[l] += J[e0 * W + l] - J[e0 * W + l];
+  for (; e0 + 2 <= d * d; e0 += 2) {
+    lanes_load(a, J + e0 * 8);
+    lanes_load(b, J + (e0 + 1) * 8);
+    finite += a - a;
+    finite2 += b - b;
+  }
+  for (; e0 < d * d; ++e0) {
+    lanes_load(a, J + e0 * 8);
+    finite += a - a;
+  }
+  double lane_sum[8];
+  lanes_to(lane_sum, finite + finite2);
   bool all_finite = true;
-  for (int l = 0; l < W; ++l) all_finite &= lane_sum[l] + lane_sum2[l] == 0.0;
+  for (int l = 0; l < 8; ++l) all_finite &= lane_sum[l] == 0.0;
   for (int e = 0; e < d * d && !all_finite; ++e)
-    for (int l = 0; l < W; ++l)
-      if (results[l].status == Status::kOk && !std::isfinite(J[e * W + l]))
-        results[l] = Result{Status::kNonFinite, e, J[e * W + l]};
-  double s[W], norm_l[W], norm_m[W];
-  for (int l = 0; l < W; ++l) norm_l[l] = norm_m[l] = 0.0;
+    for (int l = 0; l < 8; ++l)
+      if (results[l].status == Status::kOk && !std::isfinite(J[e * 8 + l]))
+        results[l] = Result{Status::kNonFinite, e, J[e * 8 + l]};
+  // Column by column (the entries of a column need only earlier columns, so their divisions overlap; row by row,
+  // each entry waits on its left neighbour's division), four rows at a time.
+  for (int j = 0; j < d; ++j) {
+    Lanes s[1];
+    interleaved_entries<1>(J, L, d, j, j, s);
+    // The pivot: branch-free over the lanes, lane by lane on failure.
+    double p[8], root[8];
+    lanes_to(p, s[0]);
+    bool all_ok = true;
+    for (int l = 0; l < 8; ++l) {
+      const bool ok = p[l] > 0.0 && p[l] <= kMaxDouble;  // positive and finite
+      all_ok &= ok;
+      root[l] = std::sqrt(ok ? p[l] : 1.0);
+    }
+    for (int l = 0; l < 8 && !all_ok; ++l)
+      if (!(p[l] > 0.0 && std::isfinite(p[l])) && results[l].status == Status::kOk)
+        results[l] = Result{Status::kNotPositiveDefinite, j, p[l]};
+    Lanes ljj;
+    lanes_load(ljj, root);
+    lanes_to(L + (j * d + j) * 8, ljj);
+    int i = j + 1;
+    for (; i + 4 <= d; i += 4) interleaved_column<4>(J, L, d, i, j, ljj);
+    for (; i < d; ++i) interleaved_column<1>(J, L, d, i, j, ljj);
+  }
+  Lanes norm_l, norm_m, sig, one, v;
+  lanes_fill(norm_l, 0.0);
+  lanes_fill(norm_m, 0.0);
+  lanes_fill(sig, sigma);
+  lanes_fill(one, 1.0);
   for (int i = 0; i < d; ++i) {
     for (int j = 0; j <= i; ++j) {
-      // s = (J J^T)_ij - sum_{k<j} L_ik L_jk
-      for (int l = 0; l < W; ++l) s[l] = 0.0;
-      for (int k = 0; k < d; ++k)
-        for (int l = 0; l < W; ++l) s[l] += J[(i * d + k) * W + l] * J[(j * d + k) * W + l];
-      for (int k = 0; k < j; ++k)
-        for (int l = 0; l < W; ++l) s[l] -= L[(i * d + k) * W + l] * L[(j * d + k) * W + l];
-      double* Lij = L + (i * d + j) * W;
-      if (j < i) {
-        double q[W];  // through a local array, so that the compiler need not fear Lij aliasing L_jj
-        for (int l = 0; l < W; ++l) q[l] = s[l] / L[(j * d + j) * W + l];
-        for (int l = 0; l < W; ++l) Lij[l] = q[l];
-      } else {
-        for (int l = 0; l < W; ++l) {
-          const bool ok = s[l] > 0.0 && std::isfinite(s[l]);
-          if (!ok && results[l].status == Status::kOk) results[l] = Result{Status::kNotPositiveDefinite, i, s[l]};
-          Lij[l] = std::sqrt(ok ? s[l] : 1.0);
-        }
-      }
+      lanes_load(v, L + (i * d + j) * 8);
+      v *= sig;
+      lanes_to(L + (i * d + j) * 8, v);
+      norm_l += v * v;
     }
+    std::memcpy(std_dev + i * 8, L + (i * d + i) * 8, 8 * sizeof(double));
   }
+  // A_ij = sum_{j<=k<i} L_ik M_kj (k upwards from 0.0),  M_ij = -A_ij / L_ii,  M_ii = 1 / L_ii; four columns of a
+  // row at a time.
   for (int i = 0; i < d; ++i) {
-    for (int j = 0; j <= i; ++j)
-      for (int l = 0; l < W; ++l) {
-        L[(i * d + j) * W + l] *= sigma;
-        norm_l[l] += L[(i * d + j) * W + l] * L[(i * d + j) * W + l];
-      }
-    for (int l = 0; l < W; ++l) std_dev[i * W + l] = L[(i * d + i) * W + l];
-  }
-  // A_ij = sum_{j<=k<i} L_ik M_kj (k upwards from 0.0, in a register),  M_ij = -A_ij / L_ii,  M_ii = 1 / L_ii.
-  for (int i = 0; i < d; ++i) {
-    double* Ai = A + i * d * W;
-    double* Mi = M + i * d * W;
-    const double* Lii = L + (i * d + i) * W;
-    for (int j = 0; j < i; ++j) {
-      double acc[W];
-      for (int l = 0; l < W; ++l) acc[l] = 0.0;
-      for (int k = j; k < i; ++k)
-        for (int l = 0; l < W; ++l) acc[l] += L[(i * d + k) * W + l] * M[(k * d + j) * W + l];
-      for (int l = 0; l < W; ++l) {
-        Ai[j * W + l] = acc[l];
-        Mi[j * W + l] = -acc[l] / Lii[l];
-        norm_m[l] += Mi[j * W + l] * Mi[j * W + l];
+    Lanes lii;
+    lanes_load(lii, L + (i * d + i) * 8);
+    int j = 0;
+    for (; j + 4 <= i; j += 4) {
+      Lanes acc[4];
+      interleaved_ar<4>(L, M, d, i, j, acc);
+      for (int c = 0; c < 4; ++c) {
+        const Lanes m = -acc[c] / lii;
+        norm_m += m * m;
+        lanes_to(A + (i * d + j + c) * 8, acc[c]);
+        lanes_to(M + (i * d + j + c) * 8, m);
       }
     }
-    for (int l = 0; l < W; ++l) {
-      Mi[i * W + l] = 1.0 / Lii[l];
-      norm_m[l] += Mi[i * W + l] * Mi[i * W + l];
+    for (; j < i; ++j) {
+      Lanes acc[1];
+      interleaved_ar<1>(L, M, d, i, j, acc);
+      const Lanes m = -acc[0] / lii;
+      norm_m += m * m;
+      lanes_to(A + (i * d + j) * 8, acc[0]);
+      lanes_to(M + (i * d + j) * 8, m);
     }
+    const Lanes m = one / lii;
+    norm_m += m * m;
+    lanes_to(M + (i * d + i) * 8, m);
   }
-  for (int l = 0; l < W; ++l) {
+  double nl[8], nm[8];
+  lanes_to(nl, norm_l);
+  lanes_to(nm, norm_m);
+  for (int l = 0; l < 8; ++l) {
     if (results[l].status != Status::kOk) continue;
-    const double kappa = std::sqrt(norm_l[l]) * std::sqrt(norm_m[l]);
+    const double kappa = std::sqrt(nl[l]) * std::sqrt(nm[l]);
     results[l] = Result{kappa <= max_cond ? Status::kOk : Status::kIllConditioned, -1, kappa};
   }
 }
