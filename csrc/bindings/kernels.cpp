@@ -55,10 +55,11 @@ py::tuple cholesky_to_ar(const py::array& J, double sigma, double max_cond, bool
   require_positive(max_cond, "max_cond");
   const std::int64_t B = J.shape(0);
   const py::ssize_t d = J.shape(1);
-  // L and A from the output pool: repeated calls of one shape reuse the pages of outputs already freed.
+  // L, A and the standard deviations from the output pool: repeated calls of one shape reuse the pages of outputs
+  // already freed (fresh, the 393 KB of standard deviations of 4096 x 12 x 12 cost 0.2-0.3 ms of page faults).
   py::array_t<double> L = dgmlab::bindings::pooled_array({static_cast<py::ssize_t>(B), d, d});
   py::array_t<double> A = dgmlab::bindings::pooled_array({static_cast<py::ssize_t>(B), d, d});
-  py::array_t<double> std_dev({B, static_cast<std::int64_t>(d)});
+  py::array_t<double> std_dev = dgmlab::bindings::pooled_array({static_cast<py::ssize_t>(B), d});
   py::array_t<double> kappa(B);
   Failure f;
   {

@@ -163,6 +163,13 @@ void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, i
     dst_A[l] = l < count ? A + (first + l) * dd : discard;
   }
   cholesky_ar::interleave8(src, static_cast<int>(dd), Jg);
+  // The next group's J (contiguous, read once) into L2 while this one computes, a line at a time: when J comes from
+  // memory (a batch of 12 x 12 is 4.7 MB) the loads then overlap the arithmetic (1.76 -> 1.59 ms per 4096 x 12 x 12
+  // with the caches flushed between calls; no change with J in L3).
+  if (first + 2 * kLanes <= B) {
+    const char* next = reinterpret_cast<const char*>(J + (first + kLanes) * dd);
+    for (std::int64_t byte = 0; byte < dd * kLanes * 8; byte += 64) __builtin_prefetch(next + byte, 0, 2);
+  }
   cholesky_ar::cholesky_to_ar_interleaved<kLanes>(Jg, d, sigma, max_cond, Lg, Ag, Sg, Mg, results);
   const bool streamed = deinterleave8_streaming(Lg, static_cast<int>(dd), dst_L);
   if (deinterleave8_streaming(Ag, static_cast<int>(dd), dst_A) || streamed) {
