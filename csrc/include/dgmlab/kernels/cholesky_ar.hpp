@@ -245,61 +245,73 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
     }
     // The rows below the block, eight at a time: partial sums against the panel in R x 4 register blocks, then the
     // tails with the eight rows in the lanes of a vector (each row's tail is a chain of dependent adds and divides;
-    // eight chains side by side hide their latency).
-    int i = j0 + w;
-    for (; i < d; i += 8) {
-      const int rows = d - i < 8 ? d - i : 8;
-      double T[W][8], X[W][8];  // T[c][r]: partial sum of row i + r against column j0 + c; X[c][r]: L_{i+r, j0+c}
-      int r0 = 0;
-      for (; r0 + R <= rows; r0 += R) {
-        const double* a[R];
-        for (int r = 0; r < R; ++r) a[r] = L + (i + r0 + r) * d;
-        const double* b0[4] = {panel[0], panel[1], panel[2], panel[3]};
-        const double* b1[4] = {panel[4], panel[5], panel[6], panel[7]};
-        double o0[R][4], o1[R][4];
-        dot_block<R, 4>(a, b0, j0, o0);
-        dot_block<R, 4>(a, b1, j0, o1);
-        for (int r = 0; r < R; ++r)
-          for (int c = 0; c < 4; ++c) T[c][r0 + r] = o0[r][c], T[c + 4][r0 + r] = o1[r][c];
-      }
-      for (; r0 < rows; ++r0) {
-        const double* a[1] = {L + (i + r0) * d};
-        double o[1][W];
-        dot_block<1, W>(a, panel, j0, o);
-        for (int c = 0; c < W; ++c) T[c][r0] = o[0][c];
-      }
-      for (int r = rows; r < 8; ++r)
-        for (int c = 0; c < W; ++c) T[c][r] = 0.0;
+    // eight chains side by side hide their latency, and two groups of eight rows, column by column, the divisions').
+    constexpr int G = 2;
+    for (int i = j0 + w; i < d; i += 8 * G) {
+      const int groups = (d - i + 7) / 8 < G ? (d - i + 7) / 8 : G;
+      // T[g][c][r]: partial sum of row i + 8g + r against column j0 + c; X[g][c][r]: L_{i+8g+r, j0+c}
+      double T[G][W][8], X[G][W][8];
+      int rows[G];
+      bool full[G];
+      for (int g = 0; g < groups; ++g) {
+        const int ig = i + 8 * g;
+        rows[g] = d - ig < 8 ? d - ig : 8;
+        int r0 = 0;
+        for (; r0 + R <= rows[g]; r0 += R) {
+          const double* a[R];
+          for (int r = 0; r < R; ++r) a[r] = L + (ig + r0 + r) * d;
+          const double* b0[4] = {panel[0], panel[1], panel[2], panel[3]};
+          const double* b1[4] = {panel[4], panel[5], panel[6], panel[7]};
+          double o0[R][4], o1[R][4];
+          dot_block<R, 4>(a, b0, j0, o0);
+          dot_block<R, 4>(a, b1, j0, o1);
+          for (int r = 0; r < R; ++r)
+            for (int c = 0; c < 4; ++c) T[g][c][r0 + r] = o0[r][c], T[g][c + 4][r0 + r] = o1[r][c];
+        }
+        for (; r0 < rows[g]; ++r0) {
+          const double* a[1] = {L + (ig + r0) * d};
+          double o[1][W];
+          dot_block<1, W>(a, panel, j0, o);
+          for (int c = 0; c < W; ++c) T[g][c][r0] = o[0][c];
+        }
+        for (int r = rows[g]; r < 8; ++r)
+          for (int c = 0; c < W; ++c) T[g][c][r] = 0.0;
+        full[g] = rows[g] == 8 && w == W;
 #if defined(DGMLAB_CHOLESKY_SHUFFLE)
-      const bool full = rows == 8 && w == W;
-      if (full) {  // the 8 x 8 block of L through registers
-        Vec8 in[8], out[8];
-        for (int r = 0; r < 8; ++r) std::memcpy(&in[r], L + (i + r) * d + j0, sizeof(Vec8));
-        transpose8(in, out);
-        std::memcpy(X, out, sizeof X);
-      } else
+        if (full[g]) {  // the 8 x 8 block of L through registers
+          Vec8 in[8], out[8];
+          for (int r = 0; r < 8; ++r) std::memcpy(&in[r], L + (ig + r) * d + j0, sizeof(Vec8));
+          transpose8(in, out);
+          std::memcpy(X[g], out, sizeof X[g]);
+        } else
 #endif
-        for (int r = 0; r < 8; ++r)
-          for (int c = 0; c < W; ++c) X[c][r] = r < rows && c < w ? L[(i + r) * d + j0 + c] : 1.0;
+          for (int r = 0; r < 8; ++r)
+            for (int c = 0; c < W; ++c) X[g][c][r] = r < rows[g] && c < w ? L[(ig + r) * d + j0 + c] : 1.0;
+      }
       for (int c = 0; c < w; ++c) {
         const double* Lj = panel[c];
-        double t[8], q[8];
-        for (int r = 0; r < 8; ++r) t[r] = T[c][r];
-        for (int k = 0; k < c; ++k)
-          for (int r = 0; r < 8; ++r) t[r] += X[k][r] * Lj[j0 + k];
-        for (int r = 0; r < 8; ++r) q[r] = (X[c][r] - t[r]) / Lj[j0 + c];
-        for (int r = 0; r < 8; ++r) X[c][r] = q[r];
+        for (int g = 0; g < groups; ++g) {
+          double t[8], q[8];
+          for (int r = 0; r < 8; ++r) t[r] = T[g][c][r];
+          for (int k = 0; k < c; ++k)
+            for (int r = 0; r < 8; ++r) t[r] += X[g][k][r] * Lj[j0 + k];
+          for (int r = 0; r < 8; ++r) q[r] = (X[g][c][r] - t[r]) / Lj[j0 + c];
+          for (int r = 0; r < 8; ++r) X[g][c][r] = q[r];
+        }
       }
+      for (int g = 0; g < groups; ++g) {
+        const int ig = i + 8 * g;
 #if defined(DGMLAB_CHOLESKY_SHUFFLE)
-      if (full) {
-        Vec8 in[8], out[8];
-        std::memcpy(in, X, sizeof X);
-        transpose8(in, out);
-        for (int r = 0; r < 8; ++r) std::memcpy(L + (i + r) * d + j0, &out[r], sizeof(Vec8));
-      } else
+        if (full[g]) {
+          Vec8 in[8], out[8];
+          std::memcpy(in, X[g], sizeof X[g]);
+          transpose8(in, out);
+          for (int r = 0; r < 8; ++r) std::memcpy(L + (ig + r) * d + j0, &out[r], sizeof(Vec8));
+        } else
 #endif
-        for (int r = 0; r < rows; ++r)
-          for (int c = 0; c < w; ++c) L[(i + r) * d + j0 + c] = X[c][r];
+          for (int r = 0; r < rows[g]; ++r)
+            for (int c = 0; c < w; ++c) L[(ig + r) * d + j0 + c] = X[g][c][r];
+      }
     }
   }
   return Result{Status::kOk, -1, 0.0};
