@@ -177,8 +177,14 @@ void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, i
     _mm_sfence();  // non-temporal stores are weakly ordered: make them visible before the batch returns
 #endif
   }
-  for (int l = 0; l < count; ++l)
-    for (int i = 0; i < d; ++i) std_dev[(first + l) * d + i] = Sg[i * kLanes + l];
+  if (count == kLanes) {  // eight consecutive rows of std_dev
+    double* dst_S[kLanes];
+    for (int l = 0; l < kLanes; ++l) dst_S[l] = std_dev + (first + l) * d;
+    cholesky_ar::deinterleave8(Sg, d, dst_S);
+  } else {
+    for (int l = 0; l < count; ++l)
+      for (int i = 0; i < d; ++i) std_dev[(first + l) * d + i] = Sg[i * kLanes + l];
+  }
 }
 
 }  // namespace

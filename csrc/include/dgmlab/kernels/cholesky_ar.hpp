@@ -18,6 +18,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#if defined(__SSE2__)
+#include <emmintrin.h>  // _mm_sqrt_pd
+#endif
 
 // Always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the CPU kernels) gets all
 // of the arithmetic in that ISA.
@@ -566,14 +569,20 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
     Lanes s[1];
     interleaved_entries<1>(J, L, d, j, j, s);
     // The pivot: branch-free over the lanes, lane by lane on failure.
-    double p[8], root[8];
+    double p[8], pivot[8], root[8];
     lanes_to(p, s[0]);
     bool all_ok = true;
     for (int l = 0; l < 8; ++l) {
       const bool ok = p[l] > 0.0 && p[l] <= kMaxDouble;  // positive and finite
       all_ok &= ok;
-      root[l] = std::sqrt(ok ? p[l] : 1.0);
+      pivot[l] = ok ? p[l] : 1.0;
     }
+#if defined(__SSE2__)
+    // Two lanes per instruction (std::sqrt stays scalar: it must be able to set errno); IEEE square roots either way.
+    for (int l = 0; l < 8; l += 2) _mm_storeu_pd(root + l, _mm_sqrt_pd(_mm_loadu_pd(pivot + l)));
+#else
+    for (int l = 0; l < 8; ++l) root[l] = std::sqrt(pivot[l]);
+#endif
     for (int l = 0; l < 8 && !all_ok; ++l)
       if (!(p[l] > 0.0 && std::isfinite(p[l])) && results[l].status == Status::kOk)
         results[l] = Result{Status::kNotPositiveDefinite, j, p[l]};
