@@ -56,11 +56,17 @@ def paired_table(rows: list[dict]) -> str:
 
 
 def closed_loop_table(rows: list[dict]) -> str:
-    lines = ["| method | ρ | bits / frame | score mean ± std | tracks |", "|---|---|---|---|---|"]
+    lines = ["| method | ρ | kept latents coded under | bits / frame | score mean ± std | tracks | distinct masks / "
+             "episode | blocks never sent / episode | mean age of held blocks (frames) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        bits = "– (float latents)" if r["method"] == "uncompressed" else f"{r['bits_per_frame']:.1f}"
-        lines.append(f"| {_NAMES[r['method']]} | {r['budget']:g} | {bits} | {r['score_mean']:.1f} ± "
-                     f"{r['score_std']:.1f} | {r['tracks']} |")
+        uncompressed = r["method"] == "uncompressed"
+        cells = [_NAMES[r["method"]], f"{r['budget']:g}", "– (float latents)" if uncompressed else
+                 {"predictive": "MDN-RNN predictive"}.get(r.get("code"), "prior N(0, 1)"),
+                 "–" if uncompressed else f"{r['bits_per_frame']:.1f}",
+                 f"{r['score_mean']:.1f} ± {r['score_std']:.1f}", str(r["tracks"])]
+        cells += ["–" if s not in r else f"{r[s]:.1f}" for s in ("distinct_masks", "never_sent_blocks", "mean_age")]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

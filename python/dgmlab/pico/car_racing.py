@@ -39,6 +39,7 @@ __all__ = [
     "car_domain",
     "drive_episode",
     "load_car_models",
+    "mask_staleness",
     "record_episodes",
     "steer_class",
 ]
@@ -117,6 +118,20 @@ class Driver:
 CODES = ("prior", "predictive")
 
 
+def mask_staleness(masks: np.ndarray) -> dict[str, float]:
+    """How fresh the receiver's latents are over one episode of (T, K) masks under hold-previous: distinct masks,
+    blocks never sent, and the mean age in frames of the value held per block (0 = sent this frame; a block not yet
+    sent holds the episode-start zeros, aged t + 1 at frame t), averaged over frames and blocks."""
+    masks = np.asarray(masks, bool)
+    last = np.full(masks.shape[1], -1)
+    age = np.zeros(masks.shape, np.float64)
+    for t, m in enumerate(masks):
+        last = np.where(m, t, last)
+        age[t] = t - last
+    return {"distinct_masks": len(np.unique(masks, axis=0)), "never_sent_blocks": int((~masks.any(0)).sum()),
+            "mean_age": float(age.mean())}
+
+
 def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step: float, max_steps: int = 1000,
                   budget: float | None = None, keep_frames: bool = False, code: str = "prior") -> dict:
     """One episode on track ``seed``; returns its score, and bits per frame of its real bitstream: kept latents
@@ -149,6 +164,7 @@ def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step
             raise RuntimeError("decoded latents differ from those the controller drove on (a coder bug)")
         result["bytes"] = len(data)
         result["bits_per_frame"] = 8.0 * len(data) / len(log["mu"])
+        result.update(mask_staleness(log["mask"]))
     return result
 
 

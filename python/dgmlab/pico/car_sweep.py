@@ -49,25 +49,32 @@ def _chooser(method: str, model: PICO | None, budget: float, num_blocks: int, rn
     return lambda f: model.masks(f[None], rng)[0]
 
 
+_STATS = ("distinct_masks", "never_sent_blocks", "mean_age")
+
+
 def _closed_loop(out: Path, models, sweep_cfg: CarSweep, step: float, model_for, log) -> list[dict]:
+    """Drive every (method, budget) on the same tracks; rows of every coder in the file are kept and summarised
+    apart, and a row of this coder already there is not driven again (so a killed run resumes)."""
     path = out / "closed_loop_episodes.jsonl"
     done = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-    # resume only rows of this coder (rows written before the option existed used the prior); no bits uncompressed
-    done = [r for r in done if r["method"] == "uncompressed" or r.get("code", "prior") == sweep_cfg.code]
-    seen = {(r["method"], r["budget"], r["seed"]) for r in done}
+    # the uncompressed agent sends no bits, so its rows serve every coder
+    seen = {(r["method"], r["budget"], r["seed"]) for r in done
+            if r["method"] == "uncompressed" or r.get("code", "prior") == sweep_cfg.code}
     num_blocks = models.vae.z_dim // 4
     configs = [("uncompressed", 1.0)] + [(m, b) for b in sweep_cfg.loop_budgets for m in sweep_cfg.loop_methods]
     for method, budget in configs:
         model = None if method in ("uncompressed", "random") else model_for(method, budget)
-        rng = np.random.default_rng(zlib.crc32(f"{method} {budget:g}".encode()))
         for i in range(sweep_cfg.tracks):
             seed = 3_000_000 + i
             if (method, budget, seed) in seen:
                 continue
+            # a generator per track: a track's drive does not depend on which tracks ran before it (resume, coder)
+            rng = np.random.default_rng(zlib.crc32(f"{method} {budget:g} {seed}".encode()))
             choose = None if method == "uncompressed" else _chooser(method, model, budget, num_blocks, rng)
             r = drive_episode(models, choose, seed, step, sweep_cfg.max_steps, budget, code=sweep_cfg.code)
             row = {"method": method, "budget": budget, "seed": seed, "score": r["score"], "frames": r["frames"],
-                   "bits_per_frame": r.get("bits_per_frame", float("nan")), "code": sweep_cfg.code}
+                   "bits_per_frame": r.get("bits_per_frame", float("nan")), "code": sweep_cfg.code,
+                   **{k: r[k] for k in _STATS if k in r}}
             log(f"closed loop {method} rho={budget:g} track {seed}: score {r['score']:.1f} "
                 f"bits/frame {row['bits_per_frame']:.1f}")
             with open(path, "a") as f:
@@ -77,14 +84,20 @@ def _closed_loop(out: Path, models, sweep_cfg: CarSweep, step: float, model_for,
 
 
 def summarise_closed_loop(rows: list[dict]) -> list[dict]:
-    """Per (method, budget): tracks, score mean / std / standard error, mean bits per frame."""
+    """Per (method, budget, coder): tracks, score mean / std / standard error, mean bits per frame and the mean of
+    the per-episode mask statistics. Uncompressed rows (no bits) form one group whatever coder wrote them."""
+    def key(r: dict) -> tuple:
+        return r["method"], r["budget"], None if r["method"] == "uncompressed" else r.get("code", "prior")
+
     out = []
-    for key in dict.fromkeys((r["method"], r["budget"]) for r in rows):
-        sel = [r for r in rows if (r["method"], r["budget"]) == key]
+    for k in dict.fromkeys(key(r) for r in rows):
+        sel = [r for r in rows if key(r) == k]
         scores = np.array([r["score"] for r in sel])
-        out.append({"method": key[0], "budget": key[1], "tracks": len(sel), "score_mean": float(scores.mean()),
-                    "score_std": float(scores.std()), "score_se": mean_se(scores)[1],
-                    "bits_per_frame": float(np.mean([r["bits_per_frame"] for r in sel]))})
+        row = {"method": k[0], "budget": k[1], "code": k[2], "tracks": len(sel), "score_mean": float(scores.mean()),
+               "score_std": float(scores.std()), "score_se": mean_se(scores)[1],
+               "bits_per_frame": float(np.mean([r["bits_per_frame"] for r in sel]))}
+        row.update({s: float(np.mean([r[s] for r in sel])) for s in _STATS if all(s in r for r in sel)})
+        out.append(row)
     return out
 
 

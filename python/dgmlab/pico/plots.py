@@ -68,21 +68,26 @@ def plot_gallery(rows_of_images: list[np.ndarray], row_titles: list[str], path: 
 
 
 def plot_scores(summary: list[dict], path: str | Path) -> None:
-    """Closed-loop score (mean ± std over tracks) vs bits per frame, the uncompressed score as a ceiling line."""
+    """Closed-loop score (mean ± std over tracks) vs bits per frame, one line per method and coder (dashed: the
+    MDN-RNN predictive code), the uncompressed score as a ceiling line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for method in dict.fromkeys(r["method"] for r in summary):
-        sel = sorted((r for r in summary if r["method"] == method), key=lambda r: r["bits_per_frame"])
+    for method, code in dict.fromkeys((r["method"], r.get("code")) for r in summary):
+        sel = sorted((r for r in summary if (r["method"], r.get("code")) == (method, code)),
+                     key=lambda r: r["bits_per_frame"])
         if method == "uncompressed":
             ax.axhline(sel[0]["score_mean"], color="k", ls=":", label="uncompressed (ceiling)")
             continue
         label, color, marker = _STYLE.get(method, (method, None, "x"))
+        predictive = code == "predictive"  # the same drives, kept latents coded under the MDN-RNN: fewer bits
         ax.errorbar([r["bits_per_frame"] for r in sel], [r["score_mean"] for r in sel],
-                    yerr=[r["score_std"] for r in sel], label=label, color=color, marker=marker, capsize=3)
+                    yerr=[r["score_std"] for r in sel], label=label + (" (MDN-RNN code)" if predictive else ""),
+                    color=color, marker=marker, capsize=3, ls="--" if predictive else "-", mfc="none" if predictive
+                    else color)
     ax.set_xlabel("bits per frame (real bitstream)")
     ax.set_ylabel("episode score (mean ± std over tracks)")
     ax.grid(alpha=0.3)
