@@ -56,8 +56,8 @@ def paired_table(rows: list[dict]) -> str:
 
 
 def closed_loop_table(rows: list[dict]) -> str:
-    lines = ["| method | ρ | kept latents coded under | bits / frame | score mean ± std | tracks | distinct masks / "
-             "episode | blocks never sent / episode | mean age of held blocks (frames) |",
+    lines = [("| method | ρ | kept latents coded under | bits / frame | score mean ± std | tracks | distinct masks / "
+              "episode | blocks never sent / episode | mean age of held blocks (frames) |"),
              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         uncompressed = r["method"] == "uncompressed"
