@@ -145,6 +145,11 @@ def test_closed_loop_bits_under_prior_and_predictive_codes(wm_run):
         assert r["bits_per_frame"] == 8 * r["bytes"] / r["frames"]
     assert np.array_equal(results["prior"]["log"]["z"], results["predictive"]["log"]["z"])  # same drive
     assert results["prior"]["bytes"] != results["predictive"]["bytes"]
+    rng = np.random.default_rng(0)
+    both = drive_episode(models, lambda f: random_mask(1, 8, np.array([3]), rng)[0], 9, 0.25, max_steps=30,
+                         budget=3 / 8, code=("predictive", "prior"))  # one drive coded both ways
+    assert both["bits_by_code"] == {c: r["bits_per_frame"] for c, r in results.items()}
+    assert both["bytes"] == results["predictive"]["bytes"]
     with pytest.raises(ValueError, match="code: expected one of"):
         drive_episode(models, None, 9, 0.25, max_steps=5, code="mdn")
 
@@ -190,10 +195,16 @@ def test_closed_loop_resumes_per_track_and_per_coder(wm_run, tmp_path):
         prior = key[(r["method"], r["seed"])]
         assert r["score"] == prior["score"] and r["bits_per_frame"] != prior["bits_per_frame"]
         assert all(r[s] == prior[s] for s in ("distinct_masks", "never_sent_blocks", "mean_age"))
+    assert main(base + ["--out", str(resumed), "--tracks", "4", "--code", "both"]) == 0  # track 4 only, once
+    last = rows(resumed)[15:]
+    assert [(r["method"], r["code"]) for r in last] == [
+        ("uncompressed", "prior"), ("random", "prior"), ("random", "predictive"), ("pico", "prior"),
+        ("pico", "predictive")]
+    assert all(r["seed"] == 3_000_003 for r in last)
     summary = json.loads((resumed / "closed_loop.json").read_text())
     assert [(r["method"], r["code"], r["tracks"]) for r in summary] == [
-        ("uncompressed", None, 3), ("random", "prior", 3), ("pico", "prior", 3), ("random", "predictive", 3),
-        ("pico", "predictive", 3)]
+        ("uncompressed", None, 4), ("random", "prior", 4), ("pico", "prior", 4), ("random", "predictive", 4),
+        ("pico", "predictive", 4)]
 
 
 def test_mask_staleness_counts_frames_since_each_block_was_sent():

@@ -133,12 +133,15 @@ def mask_staleness(masks: np.ndarray) -> dict[str, float]:
 
 
 def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step: float, max_steps: int = 1000,
-                  budget: float | None = None, keep_frames: bool = False, code: str = "prior") -> dict:
+                  budget: float | None = None, keep_frames: bool = False,
+                  code: str | tuple[str, ...] = "prior") -> dict:
     """One episode on track ``seed``; returns its score, and bits per frame of its real bitstream: kept latents
     coded under the VAE's N(0, 1) prior (``code="prior"``) or under the MDN-RNN's predictive distribution given the
-    received latents and the controller's actions (``"predictive"``, :mod:`dgmlab.pico.predictive`)."""
-    if code not in CODES:
-        raise ValueError(f"code: expected one of {CODES}, got {code!r}")
+    received latents and the controller's actions (``"predictive"``, :mod:`dgmlab.pico.predictive`). A tuple of
+    coders codes the one drive under each: ``bits_per_frame`` / ``bytes`` are the first's, ``bits_by_code`` all."""
+    codes = (code,) if isinstance(code, str) else tuple(code)
+    if not codes or any(c not in CODES for c in codes):
+        raise ValueError(f"code: expected one of {CODES} or a tuple of them, got {code!r}")
     from dgmlab.world_models.env import CarRacingEnv
     from dgmlab.world_models.rollout import run_episode
 
@@ -151,21 +154,27 @@ def drive_episode(models: CarModels, choose: MaskChooser | None, seed: int, step
     log = {k: np.asarray(v) for k, v in driver.log.items() if keep_frames or k != "obs"}
     result = {"seed": seed, "score": score, "frames": len(log["mu"]), "log": log}
     if choose is not None:
-        latent_code = LatentCode(BLOCK_SIZE, step, budget)
-        if code == "prior":
-            data = encode(log["mu"], log["mask"], latent_code)
-            values = decode(data).values
-        else:  # the receiver knows the actions its controller took
-            data = encode_video(log["mu"], log["mask"], log["action"], models.rnn, latent_code)
-            values = decode_video(data, models.rnn, log["action"]).values
-        starts = np.zeros(len(log["mu"]), bool)
-        starts[0] = True
-        if not np.array_equal(hold_previous_fill(starts)(values), log["z"]):
-            raise RuntimeError("decoded latents differ from those the controller drove on (a coder bug)")
-        result["bytes"] = len(data)
-        result["bits_per_frame"] = 8.0 * len(data) / len(log["mu"])
+        sizes = {c: _episode_bytes(models, log, LatentCode(BLOCK_SIZE, step, budget), c) for c in codes}
+        result["bytes"] = sizes[codes[0]]
+        result["bits_per_frame"] = 8.0 * sizes[codes[0]] / len(log["mu"])
+        result["bits_by_code"] = {c: 8.0 * n / len(log["mu"]) for c, n in sizes.items()}
         result.update(mask_staleness(log["mask"]))
     return result
+
+
+def _episode_bytes(models: CarModels, log: dict[str, np.ndarray], latent_code: LatentCode, code: str) -> int:
+    """Bytes of one episode's bitstream under ``code``, decoded and checked against the latents driven on."""
+    if code == "prior":
+        data = encode(log["mu"], log["mask"], latent_code)
+        values = decode(data).values
+    else:  # the receiver knows the actions its controller took
+        data = encode_video(log["mu"], log["mask"], log["action"], models.rnn, latent_code)
+        values = decode_video(data, models.rnn, log["action"]).values
+    starts = np.zeros(len(log["mu"]), bool)
+    starts[0] = True
+    if not np.array_equal(hold_previous_fill(starts)(values), log["z"]):
+        raise RuntimeError("decoded latents differ from those the controller drove on (a coder bug)")
+    return len(data)
 
 
 def record_episodes(models: CarModels, seeds: list[int], max_steps: int, path: Path) -> dict[str, np.ndarray]:

@@ -39,8 +39,9 @@ class CarSweep:
     loop_budgets: tuple[float, ...] = (0.125, 0.25)
     loop_methods: tuple[str, ...] = ("pico", "random", "perceptual")
     steer_threshold: float = 0.1
-    code: str = "prior"
-    """Closed loop: code kept latents under the VAE prior or the MDN-RNN's predictive distribution (``predictive``)."""
+    code: str | tuple[str, ...] = "prior"
+    """Closed loop: code kept latents under the VAE prior (``prior``), the MDN-RNN's predictive distribution
+    (``predictive``), or each drive under several (a tuple: one row per coder, the same episode)."""
 
 
 def _chooser(method: str, model: PICO | None, budget: float, num_blocks: int, rng: np.random.Generator):
@@ -54,32 +55,38 @@ _STATS = ("distinct_masks", "never_sent_blocks", "mean_age")
 
 def _closed_loop(out: Path, models, sweep_cfg: CarSweep, step: float, model_for, log) -> list[dict]:
     """Drive every (method, budget) on the same tracks; rows of every coder in the file are kept and summarised
-    apart, and a row of this coder already there is not driven again (so a killed run resumes)."""
+    apart, and a track is driven only for the coders it has no row of yet (so a killed run resumes)."""
     path = out / "closed_loop_episodes.jsonl"
     done = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    codes = (sweep_cfg.code,) if isinstance(sweep_cfg.code, str) else tuple(sweep_cfg.code)
     # the uncompressed agent sends no bits, so its rows serve every coder
-    seen = {(r["method"], r["budget"], r["seed"]) for r in done
-            if r["method"] == "uncompressed" or r.get("code", "prior") == sweep_cfg.code}
+    seen = {(r["method"], r["budget"], r["seed"], "any" if r["method"] == "uncompressed" else r.get("code", "prior"))
+            for r in done}
     num_blocks = models.vae.z_dim // 4
     configs = [("uncompressed", 1.0)] + [(m, b) for b in sweep_cfg.loop_budgets for m in sweep_cfg.loop_methods]
     for method, budget in configs:
         model = None if method in ("uncompressed", "random") else model_for(method, budget)
         for i in range(sweep_cfg.tracks):
             seed = 3_000_000 + i
-            if (method, budget, seed) in seen:
+            todo = (("any",) if method == "uncompressed" else codes)
+            todo = tuple(c for c in todo if (method, budget, seed, c) not in seen)
+            if not todo:
                 continue
             # a generator per track: a track's drive does not depend on which tracks ran before it (resume, coder)
             rng = np.random.default_rng(zlib.crc32(f"{method} {budget:g} {seed}".encode()))
             choose = None if method == "uncompressed" else _chooser(method, model, budget, num_blocks, rng)
-            r = drive_episode(models, choose, seed, step, sweep_cfg.max_steps, budget, code=sweep_cfg.code)
-            row = {"method": method, "budget": budget, "seed": seed, "score": r["score"], "frames": r["frames"],
-                   "bits_per_frame": r.get("bits_per_frame", float("nan")), "code": sweep_cfg.code,
-                   **{k: r[k] for k in _STATS if k in r}}
-            log(f"closed loop {method} rho={budget:g} track {seed}: score {r['score']:.1f} "
-                f"bits/frame {row['bits_per_frame']:.1f}")
-            with open(path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            done.append(row)
+            r = drive_episode(models, choose, seed, step, sweep_cfg.max_steps, budget,
+                              code=codes if method == "uncompressed" else todo)
+            for c in todo:
+                bits = r["bits_by_code"][c] if choose is not None else float("nan")
+                row = {"method": method, "budget": budget, "seed": seed, "score": r["score"], "frames": r["frames"],
+                       "bits_per_frame": bits, "code": codes[0] if c == "any" else c,
+                       **{k: r[k] for k in _STATS if k in r}}
+                log(f"closed loop {method} rho={budget:g} track {seed} ({row['code']}): score {r['score']:.1f} "
+                    f"bits/frame {bits:.1f}")
+                with open(path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                done.append(row)
     return summarise_closed_loop(done)
 
 

@@ -56,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loop-budgets", type=_floats, default=[0.125, 0.25], help="closed loop: budgets")
     p.add_argument("--loop-methods", default="pico,random,perceptual", help="closed loop: methods")
     p.add_argument("--no-closed-loop", action="store_true", help="only the offline agreement sweep")
-    p.add_argument("--code", choices=("prior", "predictive"), default="prior",
-                   help="closed loop: code kept latents under the VAE prior or the MDN-RNN's predictive distribution")
+    p.add_argument("--code", choices=("prior", "predictive", "both"), default="prior",
+                   help="closed loop: code kept latents under the VAE prior, the MDN-RNN's predictive distribution, "
+                        "or each drive under both (one row per coder)")
     p.set_defaults(func=_car)
     p = steps.add_parser("queries", help="digits: export originals + reconstructions for a person to label")
     p.add_argument("--digits", required=True, type=Path, help="output directory of `dgmlab pico digits`")
@@ -118,7 +119,8 @@ def _car(args: argparse.Namespace) -> int:
         raise SystemExit(f"--loop-methods: unknown {sorted(bad)}; choose from pico, random, perceptual")
     torch.set_num_threads(1)
     sweep = CarSweep(args.train_episodes, args.test_episodes, args.record_steps, args.tracks, args.max_steps,
-                     tuple(args.loop_budgets), methods, code=args.code)
+                     tuple(args.loop_budgets), methods,
+                     code=("prior", "predictive") if args.code == "both" else args.code)
     run_car(args.run, args.out, args.budgets, _config(args), sweep, closed_loop=not args.no_closed_loop)
     print(f"results: {args.out / 'results.csv'}" + ("" if args.no_closed_loop else f", {args.out / 'closed_loop.csv'}"))
     return 0
