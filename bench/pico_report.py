@@ -44,14 +44,18 @@ def agreement_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def paired_table(rows: list[dict]) -> str:
-    lines = ["| ρ | PICO − perceptual (argmax) | PICO − perceptual (mean prob) | PICO − non-adaptive (argmax) |",
-             "|---|---:|---:|---:|"]
+def paired_table(rows: list[dict], mean_prob: bool = True) -> str:
+    """PICO minus each baseline, paired per observation; ``mean_prob=False`` for a deterministic user (car)."""
+    lines = ["| ρ | PICO − perceptual (argmax) | " + ("PICO − perceptual (mean prob) | " if mean_prob else "")
+             + "PICO − non-adaptive (argmax) |", "|---|---:|" + ("---:|" if mean_prob else "") + "---:|"]
     for budget in dict.fromkeys(r["budget"] for r in rows):
         by = {r["b"]: r for r in rows if r["budget"] == budget}
         p, n = by["perceptual"], by["random"]
-        lines.append(f"| {budget:g} | {p['diff_argmax']:+.3f} ± {p['diff_argmax_se']:.3f} | {p['diff_prob']:+.3f} ± "
-                     f"{p['diff_prob_se']:.3f} | {n['diff_argmax']:+.3f} ± {n['diff_argmax_se']:.3f} |")
+        cells = [f"{budget:g}", f"{p['diff_argmax']:+.3f} ± {p['diff_argmax_se']:.3f}"]
+        if mean_prob:
+            cells.append(f"{p['diff_prob']:+.3f} ± {p['diff_prob_se']:.3f}")
+        cells.append(f"{n['diff_argmax']:+.3f} ± {n['diff_argmax_se']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -80,7 +84,8 @@ def main() -> None:
     print(agreement_table(rows))
     if (args.run / "paired.json").is_file():
         print()
-        print(paired_table(json.loads((args.run / "paired.json").read_text())))
+        car = any("steer_abs_err" in r for r in rows)
+        print(paired_table(json.loads((args.run / "paired.json").read_text()), mean_prob=not car))
     episodes = args.run / "closed_loop_episodes.jsonl"
     if episodes.is_file():  # summarised from the per-track rows, so a run still going reports what it has
         from dgmlab.pico.car_sweep import summarise_closed_loop

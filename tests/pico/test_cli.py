@@ -83,6 +83,8 @@ def test_car_tiny_end_to_end_with_closed_loop(wm_run, tmp_path):
     assert all(r["bits_per_frame"] > 0 for r in summary[1:])
     for name in ("results.csv", "agreement.png", "closed_loop.png", "episodes_train.npz"):
         assert (out / name).is_file(), name
+    paired = json.loads((out / "paired.json").read_text())  # PICO minus each baseline, on the same frames
+    assert {(r["budget"], r["b"]) for r in paired} == {(0.25, "perceptual"), (0.25, "random")}
 
 
 def test_car_rollout_mirrors_the_receiver(wm_run, tmp_path):

@@ -1,7 +1,8 @@
 """The car-racing experiment: agreement vs bits on recorded frames, then the closed loop on random tracks.
 
 Writes to ``out/``: ``episodes_{train,test}.npz`` (the uncompressed agent's recorded episodes), PICO models per
-(objective, budget), ``results.{json,csv}`` + ``agreement.png`` (offline agreement of the discretised steering),
+(objective, budget), ``results.{json,csv}`` + ``agreement.png`` (offline agreement of the discretised steering), ``paired.{json,csv}``
+(PICO minus perceptual and minus non-adaptive agreement, paired over the same test frames),
 ``closed_loop.{json,csv}`` + ``closed_loop.png`` (score over full episodes vs bits per frame, kept latents coded
 under the prior or the MDN-RNN's predictive distribution (``CarSweep.code``); one row per track, appended as it
 finishes, so a killed run resumes where it stopped).
@@ -18,7 +19,7 @@ import numpy as np
 
 from dgmlab.pico.car_racing import car_domain, drive_episode, load_car_models, record_episodes
 from dgmlab.pico.core import PICO, PICOConfig
-from dgmlab.pico.evaluate import agreement, mean_se, sweep, train_or_load, write_rows
+from dgmlab.pico.evaluate import agreement, mean_se, paired_difference, sweep, train_or_load, write_rows
 from dgmlab.pico.masking import budget_to_k, random_mask
 
 __all__ = ["CarSweep", "run_car", "summarise_closed_loop"]
@@ -132,6 +133,9 @@ def run_car(run_dir: str | Path, out: str | Path, budgets: list[float], base: PI
                  log=lambda r: log(f"{r['method']:>10} rho={r['budget']:.3f} bits={r['bits_per_obs']:7.2f} "
                                    f"agree={r['agree_argmax']:.3f} steer err={r['steer_abs_err']:.3f}"))
     write_rows(rows, out)
+    # PICO minus each baseline on the same test frames (standard error of the per-frame difference)
+    write_rows([paired_difference(test, b, base.step, ("pico", model_for("pico", b)), (other, model_for(other, b)),
+                                  base.seed) for b in budgets for other in ("perceptual", "random")], out, "paired")
     ceiling = agreement(test.original_probs, test.user_probs(test.latents))
     from dgmlab.pico.plots import plot_agreement, plot_scores
 
