@@ -1,7 +1,7 @@
 """Print the README tables of a PICO experiment directory and copy its results and figures.
 
     PYTHONPATH=python python bench/pico_report.py --run runs/pico_digits --out bench/results/pico_digits
-    PYTHONPATH=python python bench/pico_report.py --run runs/pico_car_small --out bench/results/pico_car_small
+    PYTHONPATH=python python bench/pico_report.py --run runs/pico_car --out bench/results/pico_car_v3
 
 Every number printed is read from the files ``dgmlab pico digits`` / ``dgmlab pico car`` wrote.
 """
@@ -74,6 +74,50 @@ def closed_loop_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def closed_loop_paired(episodes: list[dict]) -> list[dict]:
+    """Per budget, on the same tracks (prior-coded rows): PICO minus each baseline's score (± standard error of the
+    per-track difference), and per method the predictive / prior bits ratio of the same drives (± s.e.)."""
+    import numpy as np
+
+    def by_seed(method: str, budget: float, code: str | None) -> dict[int, dict]:
+        return {r["seed"]: r for r in episodes if (r["method"], r["budget"]) == (method, budget)
+                and (code is None or r.get("code", "prior") == code)}
+
+    def mean_se(v: list[float]) -> tuple[float, float]:
+        return float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+
+    out = []
+    for budget in dict.fromkeys(r["budget"] for r in episodes if r["method"] != "uncompressed"):
+        pico = by_seed("pico", budget, "prior")
+        for other, code in (("random", "prior"), ("perceptual", "prior"), ("uncompressed", None)):
+            rows = by_seed(other, 1.0 if other == "uncompressed" else budget, code)
+            seeds = sorted(set(pico) & set(rows))
+            if seeds:
+                m, se = mean_se([pico[s]["score"] - rows[s]["score"] for s in seeds])
+                out.append({"budget": budget, "a": "pico", "b": other, "tracks": len(seeds), "diff": m, "se": se})
+        for method in ("pico", "random", "perceptual"):
+            prior, pred = by_seed(method, budget, "prior"), by_seed(method, budget, "predictive")
+            seeds = sorted(set(prior) & set(pred))
+            if seeds:
+                if any(prior[s]["score"] != pred[s]["score"] for s in seeds):
+                    raise ValueError(f"{method} rho={budget}: prior and predictive rows are not the same drives")
+                m, se = mean_se([pred[s]["bits_per_frame"] / prior[s]["bits_per_frame"] for s in seeds])
+                out.append({"budget": budget, "method": method, "tracks": len(seeds), "bits_ratio": m, "se": se})
+    return out
+
+
+def closed_loop_paired_table(rows: list[dict]) -> str:
+    lines = ["| ρ | comparison (same tracks) | tracks | difference ± s.e. |", "|---:|---|---:|---:|"]
+    for r in rows:
+        if "diff" in r:
+            what = f"PICO − {_NAMES[r['b']]} score"
+            lines.append(f"| {r['budget']:g} | {what} | {r['tracks']} | {r['diff']:+.1f} ± {r['se']:.1f} |")
+        else:
+            what = f"{_NAMES[r['method']]}: MDN-RNN predictive / prior bits (same drives)"
+            lines.append(f"| {r['budget']:g} | {what} | {r['tracks']} | {r['bits_ratio']:.3f} ± {r['se']:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
@@ -91,11 +135,16 @@ def main() -> None:
         from dgmlab.pico.car_sweep import summarise_closed_loop
         from dgmlab.pico.plots import plot_scores
 
-        summary = summarise_closed_loop([json.loads(line) for line in episodes.read_text().splitlines()])
+        episode_rows = [json.loads(line) for line in episodes.read_text().splitlines()]
+        summary = summarise_closed_loop(episode_rows)
         (args.out / "closed_loop.json").write_text(json.dumps(summary, indent=1))
         plot_scores(summary, args.out / "closed_loop.png")
         print()
         print(closed_loop_table(summary))
+        paired = closed_loop_paired(episode_rows)
+        (args.out / "closed_loop_paired.json").write_text(json.dumps(paired, indent=1))
+        print()
+        print(closed_loop_paired_table(paired))
     for name in ("results.json", "paired.json", "closed_loop_episodes.jsonl", "agreement.png", "gallery.png",
                  "models/digits_models.json"):
         if (args.run / name).is_file():
