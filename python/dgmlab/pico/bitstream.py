@@ -22,6 +22,7 @@ Dropped latents are not sent: the receiver fills them (:mod:`dgmlab.pico.domain`
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
 
@@ -29,7 +30,8 @@ import numpy as np
 
 from dgmlab.coding import Categorical, DiscretizedGaussian, Message, Uniform
 
-__all__ = ["Decoded", "LatentCode", "decode", "encode", "pop_subset", "push_subset", "subset_rank", "subset_unrank"]
+__all__ = ["Decoded", "LatentCode", "decode", "encode", "pop_subset", "push_subset", "subset_pool", "subset_rank",
+           "subset_unrank"]
 
 _MAGIC = b"PICO"
 _HEADER = struct.Struct("<4sBHHIdd")  # magic, version, K, block size, N, step, budget (NaN: k coded uniformly)
@@ -87,7 +89,8 @@ def subset_unrank(rank: int, k: int, num_blocks: int) -> np.ndarray:
     return row
 
 
-def _subset_pool(k: int, num_blocks: int, priority: tuple[bool, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+def subset_pool(k: int, num_blocks: int, priority: Sequence[bool] | np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """(pool, fixed): a k-subset allowed by ``priority`` is ``fixed`` (bool, K) plus a subset of the ``pool``
     indices (all blocks; the priority ones while k fits them; else all priority blocks + some of the others)."""
     fixed = np.zeros(num_blocks, bool)
@@ -105,7 +108,7 @@ def push_subset(msg: Message, mask_row: np.ndarray, priority: tuple[bool, ...] |
     """Push which k-subset ``mask_row`` keeps, uniform over the C(K, k) of them or over those ``priority`` allows
     (k is coded separately)."""
     k = int(mask_row.sum())
-    pool, fixed = _subset_pool(k, len(mask_row), priority)
+    pool, fixed = subset_pool(k, len(mask_row), priority)
     rest = mask_row.copy()
     rest[pool] = False
     if not np.array_equal(rest, fixed):
@@ -116,7 +119,7 @@ def push_subset(msg: Message, mask_row: np.ndarray, priority: tuple[bool, ...] |
 
 def pop_subset(msg: Message, k: int, num_blocks: int, priority: tuple[bool, ...] | None = None) -> np.ndarray:
     """Inverse of :func:`push_subset`: the mask row of a k-subset of ``num_blocks``."""
-    pool, fixed = _subset_pool(k, num_blocks, priority)
+    pool, fixed = subset_pool(k, num_blocks, priority)
     size = k - int(fixed.sum())
     row = fixed.copy()
     row[pool] = subset_unrank(int(Uniform(comb(len(pool), size), (1,)).pop(msg)[0]), size, len(pool))

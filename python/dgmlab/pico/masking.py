@@ -26,6 +26,8 @@ from math import comb
 import numpy as np
 import torch
 
+from dgmlab.pico.bitstream import subset_pool
+
 __all__ = [
     "budget_to_k",
     "candidate_subsets",
@@ -142,13 +144,8 @@ def candidate_subsets(num_blocks: int, k: int, max_subsets: int, rng: np.random.
     (k - #priority)-subset of the others."""
     if not 0 <= k <= num_blocks:
         raise ValueError(f"k: expected 0 <= k <= {num_blocks}, got {k}")
-    priority = _priority(priority, num_blocks)
-    pool, fixed, size = np.arange(num_blocks), np.zeros(num_blocks, bool), k
-    if priority is not None:
-        if k <= priority.sum():
-            pool = np.flatnonzero(priority)
-        else:
-            pool, fixed, size = np.flatnonzero(~priority), priority, k - int(priority.sum())
+    pool, fixed = subset_pool(k, num_blocks, _priority(priority, num_blocks))
+    size = k - int(fixed.sum())
     if comb(len(pool), size) <= max_subsets:
         rows = list(combinations(range(len(pool)), size))
     else:
