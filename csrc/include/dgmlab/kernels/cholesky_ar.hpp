@@ -570,12 +570,13 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
     interleaved_entries<1>(J, L, d, j, j, s);
     // The pivot: branch-free over the lanes, lane by lane on failure.
     double p[8], pivot[8], root[8];
+    bool ok[8];
     lanes_to(p, s[0]);
     bool all_ok = true;
     for (int l = 0; l < 8; ++l) {
-      const bool ok = p[l] > 0.0 && p[l] <= kMaxDouble;  // positive and finite
-      all_ok &= ok;
-      pivot[l] = ok ? p[l] : 1.0;
+      ok[l] = p[l] > 0.0 && p[l] <= kMaxDouble;  // positive and finite
+      all_ok &= ok[l];
+      pivot[l] = ok[l] ? p[l] : 1.0;
     }
 #if defined(__SSE2__)
     // Two lanes per instruction (std::sqrt stays scalar: it must be able to set errno); IEEE square roots either way.
@@ -584,7 +585,7 @@ DGMLAB_CHOLESKY_INLINE void cholesky_to_ar_interleaved(const double* J, int d, d
     for (int l = 0; l < 8; ++l) root[l] = std::sqrt(pivot[l]);
 #endif
     for (int l = 0; l < 8 && !all_ok; ++l)
-      if (!(p[l] > 0.0 && std::isfinite(p[l])) && results[l].status == Status::kOk)
+      if (!ok[l] && results[l].status == Status::kOk)
         results[l] = Result{Status::kNotPositiveDefinite, j, p[l]};
     Lanes ljj;
     lanes_load(ljj, root);
