@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dgmlab.data.augment import augment
+from dgmlab.data.augment import augment, parse_augmentation
 from dgmlab.data.natural import TRAIN_SOURCES
+from dgmlab.data.patches import random_crops
 from dgmlab.data.validation import split_validation
 
 
@@ -104,3 +105,62 @@ def test_colour_only_natural_data_and_its_validation_sources() -> None:
     assert len(train) == len(colour) - 1 and train[-1] is images[-2]
     with pytest.raises(ValueError, match="unknown or missing"):
         split_validation(images, f"sources:{GREYSCALE_SOURCES[0]}", "natural:colour", tile=16, limit=8)
+
+
+def _smooth_crops(n: int, size: int = 32) -> np.ndarray:
+    """Smooth colour ramps with a little noise: what JPEG and bicubic upsampling keep close."""
+    rng = np.random.default_rng(1)
+    ramp = np.linspace(0, 1, size)
+    out = []
+    for _ in range(n):
+        a, b, c = rng.uniform(20, 200, 3), rng.uniform(-40, 40, 3), rng.uniform(-40, 40, 3)
+        image = a + b * ramp[:, None, None] + c * ramp[None, :, None] + rng.normal(0, 1, (size, size, 3))
+        out.append(np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("part", ["zoom", "gain", "jpeg"])
+def test_photometric_parts_change_about_half_the_crops_reproducibly(part) -> None:
+    crops = _smooth_crops(64)
+    first = augment(crops, part, np.random.default_rng(5))
+    assert np.array_equal(first, augment(crops, part, np.random.default_rng(5))) and first.dtype == np.uint8
+    changed = [i for i in range(len(crops)) if not np.array_equal(first[i], crops[i])]
+    assert 16 <= len(changed) <= 48
+    for i in changed:
+        before, after = crops[i].astype(np.int64), first[i].astype(np.int64)
+        if part == "gain":  # a monotone map of each channel: a brighter input never gets a darker output
+            for ch in range(3):
+                order = np.argsort(before[..., ch], axis=None, kind="stable")
+                values, outputs = before[..., ch].ravel()[order], after[..., ch].ravel()[order]
+                strictly = np.diff(values) > 0
+                assert (np.diff(outputs)[strictly] >= 0).all()
+        else:  # JPEG and upsampling keep a smooth ramp close (zoom: the ramp's local values)
+            assert np.abs(after - before).mean() < (3 if part == "jpeg" else 25)
+
+
+def test_zoom_keeps_a_constant_crop_and_gain_saturates_bright_ones() -> None:
+    flat = np.full((32, 16, 16, 3), 90, dtype=np.uint8)
+    assert np.array_equal(augment(flat, "zoom", np.random.default_rng(0)), flat)
+    bright = np.full((64, 16, 16, 3), 240, dtype=np.uint8)
+    out = augment(bright, "gain", np.random.default_rng(0))
+    assert (out == 255).any() and out.min() >= 240 * np.exp(-0.1) - 1
+
+
+def test_augmentation_kinds_are_parsed_in_order_and_bad_ones_rejected() -> None:
+    assert parse_augmentation("jpeg+flip-rot+zoom") == ("flip-rot", "zoom", "jpeg")
+    assert parse_augmentation("none") == ()
+    for bad in ("flip+flip-rot", "jpeg+jpeg", "none+jpeg", "jpeg+", "blur"):
+        with pytest.raises(ValueError, match="augment must be one of"):
+            parse_augmentation(bad)
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        augment(np.zeros((2, 8, 8, 3), dtype=np.float32), "jpeg", np.random.default_rng(0))
+
+
+def test_crops_pick_their_image_by_area_or_uniformly() -> None:
+    big, small = np.zeros((208, 208, 3), np.uint8), np.full((24, 24, 3), 255, np.uint8)
+    by_area = random_crops([big, small], 16, 2000, np.random.default_rng(0))
+    by_image = random_crops([big, small], 16, 2000, np.random.default_rng(0), weighting="image")
+    assert (by_area[:, 0, 0, 0] == 255).mean() < 0.01  # 81 of 37,000 positions
+    assert 0.45 < (by_image[:, 0, 0, 0] == 255).mean() < 0.55
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        random_crops([big], 16, 1, np.random.default_rng(0), weighting="pixel")

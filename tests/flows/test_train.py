@@ -57,6 +57,17 @@ def test_a_different_run_in_the_same_folder_is_refused(tmp_path, image_dir) -> N
         Trainer(_cfg(image_dir, lr=0.5), tmp_path / "run")
 
 
+def test_a_run_from_before_a_new_field_existed_resumes_with_its_default(tmp_path, image_dir) -> None:
+    Trainer(_cfg(image_dir), tmp_path / "run")
+    path = tmp_path / "run" / "config.json"
+    old = json.loads(path.read_text())
+    del old["train"]["crop_weighting"]  # as written before the field was added
+    path.write_text(json.dumps(old))
+    Trainer(_cfg(image_dir), tmp_path / "run")
+    with pytest.raises(ValueError, match="different run"):
+        Trainer(_cfg(image_dir, crop_weighting="image"), tmp_path / "run")
+
+
 def test_cli_train_eval_sample(tmp_path, image_dir, capsys) -> None:
     run = tmp_path / "run"
     common = [
@@ -167,3 +178,5 @@ def test_patience_stops_a_stalled_run_and_keeps_the_best(tmp_path, image_dir) ->
 def test_bad_augment_name_is_rejected(tmp_path, image_dir) -> None:
     with pytest.raises(ValueError, match="augment must be one of"):
         Trainer(_cfg(image_dir, augment="mirror"), tmp_path / "x")
+    with pytest.raises(ValueError, match="crop_weighting must be one of"):
+        Trainer(_cfg(image_dir, crop_weighting="pixel"), tmp_path / "y")

@@ -25,12 +25,22 @@ def tiles(image: np.ndarray, size: int) -> np.ndarray:
     return cut.reshape(rows, size, cols, size, 3).transpose(0, 2, 1, 3, 4).reshape(-1, size, size, 3)
 
 
-def random_crops(images: Sequence[np.ndarray], size: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` random ``size x size`` crops, each from an image chosen with probability proportional to its area."""
+CROP_WEIGHTINGS = ("area", "image")
+
+
+def random_crops(
+    images: Sequence[np.ndarray], size: int, count: int, rng: np.random.Generator, weighting: str = "area"
+) -> np.ndarray:
+    """``count`` random ``size x size`` crops, each from an image chosen with probability proportional to its area
+    (``weighting="area"``: every pixel position equally likely) or uniformly (``"image"``: every image counts the
+    same, so a few large images do not dominate)."""
+    if weighting not in CROP_WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {CROP_WEIGHTINGS}, got {weighting!r}")
     areas = np.array([(im.shape[0] - size + 1) * (im.shape[1] - size + 1) for im in images], dtype=np.float64)
     if np.any(areas <= 0):
         raise ValueError(f"every image must be at least {size}x{size}; got {[im.shape[:2] for im in images]}")
-    which = rng.choice(len(images), size=count, p=areas / areas.sum())
+    weights = areas if weighting == "area" else np.ones_like(areas)
+    which = rng.choice(len(images), size=count, p=weights / weights.sum())
     out = np.empty((count, size, size, 3), dtype=np.uint8)
     for i, k in enumerate(which):
         im = images[k]

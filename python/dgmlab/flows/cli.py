@@ -6,6 +6,7 @@ import argparse
 import json
 
 from dgmlab.data.augment import AUGMENTATIONS
+from dgmlab.data.patches import CROP_WEIGHTINGS
 from dgmlab.data.registry import SPEC_HELP
 from dgmlab.data.validation import VAL_HELP
 
@@ -54,7 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--val", help=f"validation split of the training images for early stopping: {VAL_HELP}")
     t.add_argument("--val-images", type=int, help="validation tiles evaluated every --eval-every steps")
     t.add_argument("--patience", type=int, help="stop after N validations without a new best (best.pt)")
-    t.add_argument("--augment", choices=AUGMENTATIONS, help="training-crop augmentation (default none)")
+    t.add_argument(
+        "--augment",
+        help=f"training-crop augmentation: none (default), or parts of {AUGMENTATIONS[1:]} joined by '+', "
+        "e.g. flip-rot+zoom+gain+jpeg (see dgmlab.data.augment)",
+    )
+    t.add_argument(
+        "--crop-weighting", choices=CROP_WEIGHTINGS, help="pick a crop's image by area (default) or uniformly"
+    )
     t.add_argument("--init-from", help="start from a saved model.pt or bundled model name (fine-tuning)")
     t.add_argument("--time-limit", type=float, help="stop (after checkpointing) after this many minutes")
     t.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -121,6 +129,7 @@ def _train(args: argparse.Namespace) -> int:
         "val_images",
         "patience",
         "augment",
+        "crop_weighting",
     ):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)

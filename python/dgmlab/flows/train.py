@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from dgmlab.data.augment import augment, check_augmentation
-from dgmlab.data.patches import random_crops
+from dgmlab.data.patches import CROP_WEIGHTINGS, random_crops
 from dgmlab.data.registry import load_images
 from dgmlab.data.validation import split_validation
 from dgmlab.flows.couplings import Coupling
@@ -75,7 +75,9 @@ class TrainConfig:
     patience: int = 0
     """Stop after this many validation evaluations without a new best (0: train all ``steps``)."""
     augment: str = "none"
-    """Training-crop augmentation: ``none``, ``flip`` or ``flip-rot`` (see :mod:`dgmlab.data.augment`)."""
+    """Training-crop augmentation: ``none`` or parts such as ``flip-rot+zoom+gain+jpeg`` (:mod:`dgmlab.data.augment`)."""
+    crop_weighting: str = "area"
+    """How a training crop picks its image: ``area`` (proportional to its area) or ``image`` (uniformly)."""
     checkpoint_every: int = 100
     """Steps between checkpoints."""
     init_batch: int = 256
@@ -124,6 +126,8 @@ class Trainer:
                 self.train_images, cfg.val, cfg.data, self.model_cfg.image_size, cfg.val_images
             )
         check_augmentation(cfg.augment)  # before any training, not at the first batch
+        if cfg.crop_weighting not in CROP_WEIGHTINGS:
+            raise ValueError(f"crop_weighting must be one of {CROP_WEIGHTINGS}, got {cfg.crop_weighting!r}")
         self.heldout = self._heldout_images()
         self._write_config()
 
@@ -144,6 +148,8 @@ class Trainer:
         path = self.out / "config.json"
         if path.exists():
             old = json.loads(path.read_text())
+            # a run started before a field existed ran with its default
+            old["train"] = {**dataclasses.asdict(TrainConfig()), **old["train"]}
             for key in RESUME_MAY_CHANGE:  # a resumed run may be extended or re-threaded
                 old["train"].pop(key, None)
             if old != {
@@ -155,7 +161,8 @@ class Trainer:
 
     def batch(self, size: int | None = None) -> torch.Tensor:
         crops = random_crops(
-            self.train_images, self.model_cfg.image_size, size or self.cfg.batch_size, self.rng
+            self.train_images, self.model_cfg.image_size, size or self.cfg.batch_size, self.rng,
+            self.cfg.crop_weighting,
         )
         return to_tensor(augment(crops, self.cfg.augment, self.rng), self.device)
 
