@@ -16,19 +16,24 @@ ROOT = Path(__file__).resolve().parents[1] / "python" / "dgmlab" / "flows" / "pr
 """The source tree's bundled-model folder (not the installed package's), so the files land in git."""
 
 
-def descriptions(name: str, crop: int) -> dict:
-    """Where the bundled model's training and held-out images come from."""
+def descriptions(name: str, train: dict, crop: int) -> dict:
+    """Where the bundled model's training and held-out images come from; ``train``: the run's TrainConfig."""
+    how = f"random {crop}x{crop} crops, picked by {train.get('crop_weighting', 'area')}"
+    if train.get("augment", "none") != "none":
+        how += f", augmented {train['augment']}"
     if name == "natural":
-        from dgmlab.data.natural import DEMO_SOURCES, HELDOUT_SOURCES, TRAIN_SOURCES
+        from dgmlab.data.natural import DEMO_SOURCES, HELDOUT_SOURCES, train_sources
 
+        colour_only = train["data"] == "natural:colour"
+        grey = "" if colour_only else "greyscale ones as RGB; "
         return {
-            "train_sources": f"{', '.join(TRAIN_SOURCES)} (greyscale ones as RGB; random {crop}x{crop} crops)",
+            "train_sources": f"{', '.join(train_sources(colour_only))} ({grey}{how})",
             "heldout_sources": f"{', '.join(HELDOUT_SOURCES)} (non-overlapping 64x64 tiles); also never trained on: "
             f"{', '.join(DEMO_SOURCES)}",
         }
     return {
         "train_sources": "Gymnasium CarRacing-v3 frames, 16 episodes seeded 0..15, smooth random policy, first 50 "
-        f"frames skipped, 84-row crop + PIL bilinear 64x64 (random {crop}x{crop} crops)",
+        f"frames skipped, 84-row crop + PIL bilinear 64x64 ({how})",
         "heldout_sources": "4 episodes seeded 10000..10003 (whole 64x64 frames)",
     }
 
@@ -61,7 +66,7 @@ def main() -> None:
     state = torch.load(run / f"{args.weights}.pt", map_location="cpu", weights_only=True)
     torch.save(state, target)
     meta.update(
-        descriptions(args.name, meta["config"]["image_size"]),
+        descriptions(args.name, meta["train"], meta["config"]["image_size"]),
         name=args.name,
         command=args.command,
         hardware=args.hardware,

@@ -119,7 +119,7 @@ def _smooth_crops(n: int, size: int = 32) -> np.ndarray:
     return np.stack(out)
 
 
-@pytest.mark.parametrize("part", ["zoom", "gain", "jpeg"])
+@pytest.mark.parametrize("part", ["zoom", "gain", "saturate", "jpeg"])
 def test_photometric_parts_change_about_half_the_crops_reproducibly(part) -> None:
     crops = _smooth_crops(64)
     first = augment(crops, part, np.random.default_rng(5))
@@ -134,6 +134,10 @@ def test_photometric_parts_change_about_half_the_crops_reproducibly(part) -> Non
                 values, outputs = before[..., ch].ravel()[order], after[..., ch].ravel()[order]
                 strictly = np.diff(values) > 0
                 assert (np.diff(outputs)[strictly] >= 0).all()
+        elif part == "saturate":  # each pixel's luma stays, up to dequantisation and clipping
+            luma = np.array([0.299, 0.587, 0.114])
+            inside = ((after > 0) & (after < 255)).all(axis=-1)
+            assert np.abs(before @ luma - after @ luma)[inside].max(initial=0.0) < 1.5
         else:  # JPEG and upsampling keep a smooth ramp close (zoom: the ramp's local values)
             assert np.abs(after - before).mean() < (3 if part == "jpeg" else 25)
 
@@ -144,6 +148,12 @@ def test_zoom_keeps_a_constant_crop_and_gain_saturates_bright_ones() -> None:
     bright = np.full((64, 16, 16, 3), 240, dtype=np.uint8)
     out = augment(bright, "gain", np.random.default_rng(0))
     assert (out == 255).any() and out.min() >= 240 * np.exp(-0.1) - 1
+
+
+def test_saturate_clips_single_channels_of_vivid_colours_at_both_ends() -> None:
+    green = np.broadcast_to(np.array([40, 160, 60], np.uint8), (64, 16, 16, 3)).copy()
+    out = augment(green, "saturate", np.random.default_rng(0))
+    assert (out[..., 0] == 0).mean() > 0.1 and (out[..., 1] > 160).mean() > 0.3
 
 
 def test_augmentation_kinds_are_parsed_in_order_and_bad_ones_rejected() -> None:

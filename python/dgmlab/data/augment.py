@@ -10,6 +10,9 @@ and over-exposed channels clipped at 255. A kind is ``none`` or parts joined by 
 - ``gain``: half the crops are dequantised, scaled by an exposure gain in [1, e^0.5] times a per-channel gain in
   [e^-0.1, e^0.1], requantised and clipped to [0, 255] (the dequantisation noise fills the gaps a plain integer
   gain would leave in the histogram);
+- ``saturate``: half the crops get their colours pushed away from each pixel's luma by a factor in [1, 2] (vivid
+  colour processing; saturated colours clip single channels at 0 or 255, as greens do in red), dequantised and
+  requantised the same way;
 - ``jpeg``: half the crops are JPEG-encoded at a quality from 50 to 95, 4:4:4 or 4:2:0 chroma, and decoded.
 """
 
@@ -20,9 +23,9 @@ import io
 import numpy as np
 
 GEOMETRIC = ("flip", "flip-rot")
-PHOTOMETRIC = ("zoom", "gain", "jpeg")
+PHOTOMETRIC = ("zoom", "gain", "saturate", "jpeg")
 AUGMENTATIONS = ("none", *GEOMETRIC, *PHOTOMETRIC)
-"""The parts a kind is made of (see the module docstring); e.g. ``flip-rot+zoom+gain+jpeg``."""
+"""The parts a kind is made of (see the module docstring); e.g. ``flip-rot+zoom+gain+saturate+jpeg``."""
 
 _PROBABILITY = 0.5  # of each photometric part, per crop: the model keeps seeing the photographs as they are
 
@@ -62,6 +65,16 @@ def _gain(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.floor(exposed), 0, 255).astype(np.uint8)
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as JPEG's YCbCr
+
+
+def _saturate(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    factor = rng.uniform(1.0, 2.0)
+    x = crop + rng.random(crop.shape)
+    luma = (x @ _LUMA)[..., None]
+    return np.clip(np.floor(luma + factor * (x - luma)), 0, 255).astype(np.uint8)
+
+
 def _jpeg(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     from PIL import Image
 
@@ -74,7 +87,7 @@ def _jpeg(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return np.asarray(decoded.convert("RGB"))
 
 
-_PHOTOMETRIC_STEPS = {"zoom": _zoom, "gain": _gain, "jpeg": _jpeg}
+_PHOTOMETRIC_STEPS = {"zoom": _zoom, "gain": _gain, "saturate": _saturate, "jpeg": _jpeg}
 
 
 def augment(crops: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
