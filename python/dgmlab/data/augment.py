@@ -3,7 +3,8 @@
 Geometric kinds are symmetries that natural photographs (approximately) have. Photometric kinds imitate how the
 photographs users compress were made: decoded JPEGs (the held-out photos and README's demo are JPEG files, whose
 smooth and saturated regions the bundled training photographs rarely show), smooth out-of-focus or upsampled areas,
-and over-exposed channels clipped at 255. A kind is ``none`` or parts joined by ``+``, applied in this order:
+and over-exposed or vivid colours with channels clipped at 0 or 255. A kind is ``none`` or parts joined by ``+``,
+applied in this order:
 
 - ``flip``: random horizontal mirror; ``flip-rot``: that plus a random multiple of 90 degrees (square crops);
 - ``zoom``: half the crops are replaced by a random square of 1/2 to 1 of their side, upsampled back (bicubic);

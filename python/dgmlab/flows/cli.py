@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--augment",
         help=f"training-crop augmentation: none (default), or parts of {AUGMENTATIONS[1:]} joined by '+', "
-        "e.g. flip-rot+zoom+gain+jpeg (see dgmlab.data.augment)",
+        "e.g. flip-rot+zoom+gain+saturate+jpeg (see dgmlab.data.augment)",
     )
     t.add_argument(
         "--crop-weighting", choices=CROP_WEIGHTINGS, help="pick a crop's image by area (default) or uniformly"
