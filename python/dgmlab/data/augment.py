@@ -60,10 +60,19 @@ def _zoom(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(part.resize((size, size), Image.BICUBIC))
 
 
+def _dequantise(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each uint8 value v as a uniform draw from [v, v + 1): a colour map of it then leaves no gaps in the histogram."""
+    return crop + rng.random(crop.shape)
+
+
+def _requantise(x: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_dequantise` for values mapped from it, clipped to [0, 255]."""
+    return np.clip(np.floor(x), 0, 255).astype(np.uint8)
+
+
 def _gain(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     gain = np.exp(rng.uniform(0.0, 0.5) + rng.uniform(-0.1, 0.1, 3))
-    exposed = (crop + rng.random(crop.shape)) * gain
-    return np.clip(np.floor(exposed), 0, 255).astype(np.uint8)
+    return _requantise(_dequantise(crop, rng) * gain)
 
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as JPEG's YCbCr
@@ -71,9 +80,9 @@ _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as JPEG's YCbCr
 
 def _saturate(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     factor = rng.uniform(1.0, 2.0)
-    x = crop + rng.random(crop.shape)
+    x = _dequantise(crop, rng)
     luma = (x @ _LUMA)[..., None]
-    return np.clip(np.floor(luma + factor * (x - luma)), 0, 255).astype(np.uint8)
+    return _requantise(luma + factor * (x - luma))
 
 
 def _jpeg(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
