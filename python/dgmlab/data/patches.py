@@ -28,14 +28,19 @@ def tiles(image: np.ndarray, size: int) -> np.ndarray:
 CROP_WEIGHTINGS = ("area", "image")
 
 
+def check_crop_weighting(weighting: str, name: str = "weighting") -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``weighting`` is one of ``CROP_WEIGHTINGS``."""
+    if weighting not in CROP_WEIGHTINGS:
+        raise ValueError(f"{name} must be one of {CROP_WEIGHTINGS}, got {weighting!r}")
+
+
 def random_crops(
     images: Sequence[np.ndarray], size: int, count: int, rng: np.random.Generator, weighting: str = "area"
 ) -> np.ndarray:
     """``count`` random ``size x size`` crops, each from an image chosen with probability proportional to its area
     (``weighting="area"``: every pixel position equally likely) or uniformly (``"image"``: every image counts the
     same, so a few large images do not dominate)."""
-    if weighting not in CROP_WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {CROP_WEIGHTINGS}, got {weighting!r}")
+    check_crop_weighting(weighting)
     areas = np.array([(im.shape[0] - size + 1) * (im.shape[1] - size + 1) for im in images], dtype=np.float64)
     if np.any(areas <= 0):
         raise ValueError(f"every image must be at least {size}x{size}; got {[im.shape[:2] for im in images]}")

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from dgmlab.data.augment import augment, check_augmentation
-from dgmlab.data.patches import CROP_WEIGHTINGS, random_crops
+from dgmlab.data.patches import check_crop_weighting, random_crops
 from dgmlab.data.registry import load_images
 from dgmlab.data.validation import split_validation
 from dgmlab.flows.couplings import Coupling
@@ -126,8 +126,7 @@ class Trainer:
                 self.train_images, cfg.val, cfg.data, self.model_cfg.image_size, cfg.val_images
             )
         check_augmentation(cfg.augment)  # before any training, not at the first batch
-        if cfg.crop_weighting not in CROP_WEIGHTINGS:
-            raise ValueError(f"crop_weighting must be one of {CROP_WEIGHTINGS}, got {cfg.crop_weighting!r}")
+        check_crop_weighting(cfg.crop_weighting, "crop_weighting")
         self.heldout = self._heldout_images()
         self._write_config()
 
