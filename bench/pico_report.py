@@ -77,14 +77,11 @@ def closed_loop_table(rows: list[dict]) -> str:
 def closed_loop_paired(episodes: list[dict]) -> list[dict]:
     """Per budget, on the same tracks (prior-coded rows): PICO minus each baseline's score (± standard error of the
     per-track difference), and per method the predictive / prior bits ratio of the same drives (± s.e.)."""
-    import numpy as np
+    from dgmlab.pico.evaluate import mean_se
 
     def by_seed(method: str, budget: float, code: str | None) -> dict[int, dict]:
         return {r["seed"]: r for r in episodes if (r["method"], r["budget"]) == (method, budget)
                 and (code is None or r.get("code", "prior") == code)}
-
-    def mean_se(v: list[float]) -> tuple[float, float]:
-        return float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
 
     out = []
     for budget in dict.fromkeys(r["budget"] for r in episodes if r["method"] != "uncompressed"):
