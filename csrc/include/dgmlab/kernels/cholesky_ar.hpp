@@ -294,12 +294,24 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_in_place(double* L, int d) {
       for (int c = 0; c < w; ++c) {
         const double* Lj = panel[c];
         for (int g = 0; g < groups; ++g) {
+#if defined(__GNUC__)
+          // In vectors of the eight rows (left to itself, the compiler vectorises over k, with shuffles).
+          Vec8 t, x;
+          load8(t, T[g][c]);
+          for (int k = 0; k < c; ++k) {
+            load8(x, X[g][k]);
+            t += x * Lj[j0 + k];
+          }
+          load8(x, X[g][c]);
+          store8(X[g][c], (x - t) / Lj[j0 + c]);
+#else
           double t[8], q[8];
           for (int r = 0; r < 8; ++r) t[r] = T[g][c][r];
           for (int k = 0; k < c; ++k)
             for (int r = 0; r < 8; ++r) t[r] += X[g][k][r] * Lj[j0 + k];
           for (int r = 0; r < 8; ++r) q[r] = (X[g][c][r] - t[r]) / Lj[j0 + c];
           for (int r = 0; r < 8; ++r) X[g][c][r] = q[r];
+#endif
         }
       }
       for (int g = 0; g < groups; ++g) {
@@ -353,7 +365,11 @@ DGMLAB_CHOLESKY_INLINE int ar_strips(const double* L, const double* M, int d, in
 }
 #endif
 
-// A (strictly lower, zeros elsewhere) and M = L^-1 (lower) from L: row i of A is sum_{k<i} L_ik M[k, :], each
+// Columns per register strip of the blocked path below (R / 2 = 4 rows by four vectors).
+constexpr int kStrip = 32;
+
+// A (strictly lower, zeros elsewhere) and M = L^-1 (lower; zero for kStrip columns right of the diagonal, beyond
+// that unspecified) from L: row i of A is sum_{k<i} L_ik M[k, :], each
 // entry summed over k upwards from 0.0. Rows go in blocks of R (B > 1: 8): the terms with k below the block's first
 // row come from rows of M already final, in register strips (ar_strips; a term L_ik M_kj with j > k adds
 // L_ik * 0 = 0, L being finite after a successful factorisation, to a sum that is still +0, so every entry sees the
@@ -363,15 +379,20 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
   constexpr int R = B > 1 ? 8 : 1;
   for (int i0 = 0; i0 < d; i0 += R) {
     const int rows = d - i0 < R ? d - i0 : R;
-    for (int r = 0; r < rows; ++r)
-      for (int j = 0; j < d; ++j) A[(i0 + r) * d + j] = 0.0;
     int j0 = 0;
 #if defined(__GNUC__)
     if (B > 1 && rows == R)
-      j0 = ar_strips<R, 16>(L, M, d, i0, i0, A);
+    {  // two halves of four rows: four broadcasts of L per four vectors of M (eight rows: eight per two)
+      ar_strips<R / 2, kStrip>(L, M, d, i0, i0, A);
+      j0 = ar_strips<R / 2, kStrip>(L, M, d, i0 + R / 2, i0, A);
+    }
     else if (B > 1)
       for (int r = 0; r < rows; ++r) j0 = ar_strips<1, 16>(L, M, d, i0 + r, i0, A);
 #endif
+    // The strips stored columns < j0; the rest of the rows starts at zero (and columns >= i stay +0: they only
+    // ever get L_ik M_kj with j > k, zero).
+    for (int r = 0; r < rows; ++r)
+      for (int j = j0; j < d; ++j) A[(i0 + r) * d + j] = 0.0;
     for (int r = 0; r < rows; ++r) {  // the columns left over, then the terms with k inside the block
       const int i = i0 + r;
       double* Ai = A + i * d;
@@ -402,8 +423,8 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
       double* Mi = M + i * d;
       for (int j = 0; j < i; ++j) Mi[j] = -Ai[j] / lii;
       Mi[i] = 1.0 / lii;
-      for (int j = i; j < d; ++j) Ai[j] = 0.0;
-      for (int j = i + 1; j < d; ++j) Mi[j] = 0.0;
+      // Zeros right of the diagonal as far as later rows read them (a strip reaches kStrip - 1 columns past it).
+      for (int j = i + 1; j < d && j <= i + kStrip; ++j) Mi[j] = 0.0;
     }
   }
 }
