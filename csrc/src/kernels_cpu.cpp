@@ -36,20 +36,23 @@ bool aligned64(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 64 
 
 // One matrix with block size B (cholesky_ar.hpp). The blocked loops' vector loads must not split across cache lines
 // (J J^T took 1.7x less time at d = 256 with AVX-512 here), so the kernel works on J, L and A starting on 64-byte
-// boundaries: each of them that does not is copied into (J) or out of (L, A) `aligned`, 4 d^2 doubles on a 64-byte
-// boundary (O(d^2) against the conversion's O(d^3)). Torch tensors are 64-byte aligned, numpy arrays 16-byte. The
-// first d^2 doubles of `aligned` are the scratch for L^-1.
+// boundaries: each of them that does not is copied into (J) or out of (L, A) `aligned`, aligned_doubles(d) on a
+// 64-byte boundary (O(d^2) against the conversion's O(d^3)). Torch tensors are 64-byte aligned, numpy arrays
+// 16-byte. `aligned` starts with the kernel's own scratch.
+std::size_t aligned_doubles(int d) { return cholesky_ar::scratch_doubles(d) + 3 * static_cast<std::size_t>(d) * d; }
+
 template <int B>
 DGMLAB_CHOLESKY_INLINE cholesky_ar::Result cholesky_to_ar_aligned(const double* J, int d, double sigma,
                                                                  double max_cond, double* L, double* A,
                                                                  double* std_dev, double* aligned) {
   const std::size_t dd = static_cast<std::size_t>(d) * d;
-  double* M = aligned;
-  const double* Ja = aligned64(J) ? J : M + dd;
-  double* La = aligned64(L) ? L : M + 2 * dd;
-  double* Aa = aligned64(A) ? A : M + 3 * dd;
-  if (Ja != J) std::copy(J, J + dd, M + dd);
-  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar<B>(Ja, d, sigma, max_cond, La, Aa, std_dev, M);
+  double* scratch = aligned;
+  double* copies = aligned + cholesky_ar::scratch_doubles(d);  // a multiple of eight doubles in: still aligned
+  const double* Ja = aligned64(J) ? J : copies;
+  double* La = aligned64(L) ? L : copies + dd;
+  double* Aa = aligned64(A) ? A : copies + 2 * dd;
+  if (Ja != J) std::copy(J, J + dd, copies);
+  const cholesky_ar::Result r = cholesky_ar::cholesky_to_ar<B>(Ja, d, sigma, max_cond, La, Aa, std_dev, scratch);
   if (La != L) std::copy(La, La + dd, L);
   if (Aa != A) std::copy(Aa, Aa + dd, A);
   return r;
@@ -201,7 +204,7 @@ Failure cholesky_to_ar_batch(const double* J, std::int64_t B, int d, double sigm
     std::vector<double> once;
     bool fresh = true;
     std::vector<double>& scratch = thread_scratch(
-        interleaved ? static_cast<std::size_t>((4 * dd + d) * kLanes + 2 * dd) : static_cast<std::size_t>(4 * dd + 8),
+        interleaved ? static_cast<std::size_t>((4 * dd + d) * kLanes + 2 * dd) : aligned_doubles(d) + 8,
         once);
     cholesky_ar::Result results[kLanes];
 #pragma omp for schedule(dynamic, 1)

@@ -15,11 +15,12 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #if defined(__SSE2__)
-#include <emmintrin.h>  // _mm_sqrt_pd
+#include <emmintrin.h>  // _mm_sqrt_pd, _mm_stream_pd
 #endif
 
 // Always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the CPU kernels) gets all
@@ -367,10 +368,10 @@ struct ArStripHead<R, V, 0> {
   }
 };
 
-// A[i + r, j0 .. j0 + S - 1] = sum_{j0 <= k < k1} L[i + r, k] M[k, j0 .. j0 + S - 1] for r < R, k upwards from +0:
-// R x S / 8 accumulators in registers, each M vector loaded serving R rows.
+// out[r * d + j0 .. j0 + S - 1] = sum_{j0 <= k < k1} L[i + r, k] M[k, j0 .. j0 + S - 1] for r < R (out: row i of A),
+// k upwards from +0: R x S / 8 accumulators in registers, each M vector loaded serving R rows.
 template <int R, int S>
-DGMLAB_CHOLESKY_INLINE void ar_strip(const double* L, const double* M, int d, int i, int k1, int j0, double* A) {
+DGMLAB_CHOLESKY_INLINE void ar_strip(const double* L, const double* M, int d, int i, int k1, int j0, double* out) {
   constexpr int V = S / 8;
   Vec8 acc[R][V];
   for (int r = 0; r < R; ++r)
@@ -378,17 +379,17 @@ DGMLAB_CHOLESKY_INLINE void ar_strip(const double* L, const double* M, int d, in
   const int k = ArStripHead<R, V, V - 1>::run(L, M, d, i, k1, j0, acc);
   ar_strip_terms<R, V, V>(L, M, d, i, j0, k, k1, acc);
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) std::memcpy(A + (i + r) * d + j0 + 8 * v, &acc[r][v], sizeof(Vec8));
+    for (int v = 0; v < V; ++v) std::memcpy(out + r * d + j0 + 8 * v, &acc[r][v], sizeof(Vec8));
 }
 
 // ar_strip over the columns that rows i .. i + R - 1 take from the rows k < k1 of M: strips of S columns while their
 // last eight start left of k1 (columns j >= k of such a strip only add L_ik * 0 to +0 while k < j), then of eight.
 // Returns the first column left to the caller.
 template <int R, int S>
-DGMLAB_CHOLESKY_INLINE int ar_strips(const double* L, const double* M, int d, int i, int k1, double* A) {
+DGMLAB_CHOLESKY_INLINE int ar_strips(const double* L, const double* M, int d, int i, int k1, double* out) {
   int j0 = 0;
-  for (; j0 + S <= d && j0 + S - 8 < k1; j0 += S) ar_strip<R, S>(L, M, d, i, k1, j0, A);
-  for (; j0 + 8 <= d && j0 < k1; j0 += 8) ar_strip<R, 8>(L, M, d, i, k1, j0, A);
+  for (; j0 + S <= d && j0 + S - 8 < k1; j0 += S) ar_strip<R, S>(L, M, d, i, k1, j0, out);
+  for (; j0 + 8 <= d && j0 < k1; j0 += 8) ar_strip<R, 8>(L, M, d, i, k1, j0, out);
   return j0;
 }
 #endif
@@ -396,15 +397,44 @@ DGMLAB_CHOLESKY_INLINE int ar_strips(const double* L, const double* M, int d, in
 // Columns per register strip of the blocked path below (R / 2 = 4 rows by four vectors).
 constexpr int kStrip = 32;
 
+// Rows of A per block of the blocked path.
+constexpr int kArRows = 8;
+
+// Doubles of cholesky_to_ar's scratch: M = L^-1 (d * d, rounded up to a multiple of eight so that what follows keeps
+// the alignment of the start), then kArRows rows of A under construction.
+constexpr std::size_t scratch_doubles(int d) {
+  return (static_cast<std::size_t>(d) * d + 7) / 8 * 8 + static_cast<std::size_t>(kArRows) * d;
+}
+
+// dst[e] = src[e], e < n, with non-temporal stores where dst and src are 16-byte aligned (x86-64): A's rows are
+// written once and not read again by the conversion, so they need not be read from memory first (an output of a
+// batch is a fresh, uncached block) nor take cache space from the working set. The caller fences (store_fence).
+DGMLAB_CHOLESKY_INLINE void stream_copy(double* dst, const double* src, int n) {
+  int e = 0;
+#if defined(__SSE2__)
+  if (reinterpret_cast<std::uintptr_t>(dst) % 16 == 0 && reinterpret_cast<std::uintptr_t>(src) % 16 == 0)
+    for (; e + 2 <= n; e += 2) _mm_stream_pd(dst + e, _mm_load_pd(src + e));
+#endif
+  for (; e < n; ++e) dst[e] = src[e];
+}
+
+// Orders stream_copy's stores before any later store (so that another thread that sees the result sees A).
+DGMLAB_CHOLESKY_INLINE void store_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 // A (strictly lower, zeros elsewhere) and M = L^-1 (lower; zero for kStrip columns right of the diagonal, beyond
-// that unspecified) from L: row i of A is sum_{k<i} L_ik M[k, :], each
-// entry summed over k upwards from 0.0. Rows go in blocks of R (B > 1: 8): the terms with k below the block's first
-// row come from rows of M already final, in register strips (ar_strips; a term L_ik M_kj with j > k adds
-// L_ik * 0 = 0, L being finite after a successful factorisation, to a sum that is still +0, so every entry sees the
-// same additions as one row at a time gives); the terms with k inside the block follow row by row.
+// that unspecified) from L: row i of A is sum_{k<i} L_ik M[k, :], each entry summed over k upwards from 0.0. Rows go
+// in blocks of R (B > 1: kArRows), built in `block` (R * d doubles, in cache) and then streamed out to A: the terms
+// with k below the block's first row come from rows of M already final, in register strips (ar_strips; a term
+// L_ik M_kj with j > k adds L_ik * 0 = 0, L being finite after a successful factorisation, to a sum that is still
+// +0, so every entry sees the same additions as one row at a time gives); the terms with k inside the block follow
+// row by row.
 template <int B>
-DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d, double* A, double* M) {
-  constexpr int R = B > 1 ? 8 : 1;
+DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d, double* A, double* M, double* block) {
+  constexpr int R = B > 1 ? kArRows : 1;
   for (int i0 = 0; i0 < d; i0 += R) {
     const int rows = d - i0 < R ? d - i0 : R;
     int j0 = 0;
@@ -412,19 +442,19 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
     if (B > 1 && rows == R)
     {  // two halves of four rows: four broadcasts of L per four vectors of M (eight rows: eight per two)
       constexpr int H = R > 1 ? R / 2 : 1;
-      ar_strips<H, kStrip>(L, M, d, i0, i0, A);
-      j0 = ar_strips<H, kStrip>(L, M, d, i0 + H, i0, A);
+      ar_strips<H, kStrip>(L, M, d, i0, i0, block);
+      j0 = ar_strips<H, kStrip>(L, M, d, i0 + H, i0, block + H * d);
     }
     else if (B > 1)
-      for (int r = 0; r < rows; ++r) j0 = ar_strips<1, 16>(L, M, d, i0 + r, i0, A);
+      for (int r = 0; r < rows; ++r) j0 = ar_strips<1, 16>(L, M, d, i0 + r, i0, block + r * d);
 #endif
     // The strips stored columns < j0; the rest of the rows starts at zero (and columns >= i stay +0: they only
     // ever get L_ik M_kj with j > k, zero).
     for (int r = 0; r < rows; ++r)
-      for (int j = j0; j < d; ++j) A[(i0 + r) * d + j] = 0.0;
+      for (int j = j0; j < d; ++j) block[r * d + j] = 0.0;
     for (int r = 0; r < rows; ++r) {  // the columns left over, then the terms with k inside the block
       const int i = i0 + r;
-      double* Ai = A + i * d;
+      double* Ai = block + r * d;
       for (int k = j0; k < i0; ++k) {
         const double lik = L[i * d + k];
         for (int j = j0; j <= k; ++j) Ai[j] += lik * M[k * d + j];
@@ -455,11 +485,13 @@ DGMLAB_CHOLESKY_INLINE void autoregressive_from_cholesky(const double* L, int d,
       // Zeros right of the diagonal as far as later rows read them (a strip reaches kStrip - 1 columns past it).
       for (int j = i + 1; j < d && j <= i + kStrip; ++j) Mi[j] = 0.0;
     }
+    for (int r = 0; r < rows; ++r) stream_copy(A + (i0 + r) * d, block + r * d, d);
   }
+  store_fence();
 }
 
 // J (d x d) -> L = chol(sigma^2 J J^T) (zeros above the diagonal), A (d x d, strictly lower) and the conditional
-// standard deviations std_i = L_ii. scratch holds d * d doubles. Fails with kIllConditioned when
+// standard deviations std_i = L_ii. scratch holds scratch_doubles(d) doubles. Fails with kIllConditioned when
 // kappa_F(J) > max_cond.
 template <int B = 1>
 DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigma, double max_cond, double* L,
@@ -483,7 +515,7 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigm
   // dependent adds (3% of the whole conversion at d = 256).
   double norm_l = 0.0;
   for (int i = 0; i < d; ++i) norm_l += dot(L + i * d, L + i * d, i + 1);
-  autoregressive_from_cholesky<B>(L, d, A, scratch);
+  autoregressive_from_cholesky<B>(L, d, A, scratch, scratch + (scratch_doubles(d) - kArRows * static_cast<std::size_t>(d)));
   double norm_m = 0.0;
   for (int i = 0; i < d; ++i) norm_m += dot(scratch + i * d, scratch + i * d, i + 1);
   const double kappa = std::sqrt(norm_l) * std::sqrt(norm_m);
