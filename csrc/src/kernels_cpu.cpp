@@ -101,10 +101,12 @@ std::vector<double>& thread_scratch(std::size_t size, std::vector<double>& once)
   return buffer;
 }
 
-// Batches below this much work (B d^3; about 10 ms on one core at d = 12) run on the calling thread. A parallel
-// region ends when its slowest thread does, and on a busy machine a woken thread may wait a scheduler time slice
-// (milliseconds) to run: batch 4096 of 12x12 (7e6, 4 ms of CPU) took 41 ms of wall time on two threads at load 7.
-constexpr double kParallelMinWork = 2.0e7;
+// Batches below this much work (B d^3; 4e5 is about 0.1 ms on one core at d = 12) run on the calling thread. On an
+// idle two-core machine a second thread already pays from there (batch 128 of 12x12: 0.093 -> 0.052 ms; 2048:
+// 0.61 -> 0.40 ms); below it, the microseconds saved are not worth a parallel region, which ends when its slowest
+// thread does: on a busy machine a woken thread may wait a scheduler time slice (milliseconds) to run (batch 4096 of
+// 12x12, 7e6, once took 41 ms of wall time on two threads at load 7, against 4 ms of CPU).
+constexpr double kParallelMinWork = 4.0e5;
 constexpr int kLanes = 8;               // matrices per interleaved group (interleave8 / deinterleave8)
 constexpr int kInterleavedMaxDim = 16;  // d up to this runs the batch-interleaved path
 
