@@ -400,11 +400,10 @@ constexpr int kStrip = 32;
 // Rows of A per block of the blocked path.
 constexpr int kArRows = 8;
 
-// Doubles of cholesky_to_ar's scratch: M = L^-1 (d * d, rounded up to a multiple of eight so that what follows keeps
-// the alignment of the start), then kArRows rows of A under construction.
-constexpr std::size_t scratch_doubles(int d) {
-  return (static_cast<std::size_t>(d) * d + 7) / 8 * 8 + static_cast<std::size_t>(kArRows) * d;
-}
+// Doubles of cholesky_to_ar's scratch: M = L^-1 (scratch_matrix: d * d rounded up to a multiple of eight, so that what
+// follows keeps the alignment of the start), then kArRows rows of A under construction.
+constexpr std::size_t scratch_matrix(int d) { return (static_cast<std::size_t>(d) * d + 7) / 8 * 8; }
+constexpr std::size_t scratch_doubles(int d) { return scratch_matrix(d) + static_cast<std::size_t>(kArRows) * d; }
 
 // dst[e] = src[e], e < n, with non-temporal stores where dst and src are 16-byte aligned (x86-64): A's rows are
 // written once and not read again by the conversion, so they need not be read from memory first (an output of a
@@ -515,9 +514,10 @@ DGMLAB_CHOLESKY_INLINE Result cholesky_to_ar(const double* J, int d, double sigm
   // dependent adds (3% of the whole conversion at d = 256).
   double norm_l = 0.0;
   for (int i = 0; i < d; ++i) norm_l += dot(L + i * d, L + i * d, i + 1);
-  autoregressive_from_cholesky<B>(L, d, A, scratch, scratch + (scratch_doubles(d) - kArRows * static_cast<std::size_t>(d)));
+  double* const M = scratch;
+  autoregressive_from_cholesky<B>(L, d, A, M, scratch + scratch_matrix(d));
   double norm_m = 0.0;
-  for (int i = 0; i < d; ++i) norm_m += dot(scratch + i * d, scratch + i * d, i + 1);
+  for (int i = 0; i < d; ++i) norm_m += dot(M + i * d, M + i * d, i + 1);
   const double kappa = std::sqrt(norm_l) * std::sqrt(norm_m);
   if (!(kappa <= max_cond)) return Result{Status::kIllConditioned, -1, kappa};
   return Result{Status::kOk, -1, kappa};
