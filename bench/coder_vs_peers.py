@@ -2,6 +2,7 @@
 
     python bench/coder_vs_peers.py [--n 1000000] [--out bench/results/coder_vs_peers.json]
     python bench/coder_vs_peers.py --scaling-only      # the 1-vs-all-cores pair alone, for a quiet machine
+    python bench/coder_vs_peers.py --process-ceiling   # the machine's own limit for that pair's work
 
 Workloads: quantised Gaussian (64 scales 0.5..8, 64-symbol support), 256-symbol categorical (one shared table),
 and dgmlab's fine-grid Gaussian (bin width 2^-32, std 2^-14 and 1; constriction has no such model). Reports ns per
@@ -13,7 +14,10 @@ the pop. Both thread counts run in one process, switched with threadpoolctl and 
 warm-up round), so that a machine whose load drifts hits both alike; each run's process CPU time is recorded beside
 it: on two free cores the multi-threaded runs take about twice their wall time in CPU time, on a busy machine
 (other processes holding a core) about their wall time, which says that the ratio measured the machine, not the
-code. The wall ratio needs a quiet machine: `--scaling-only` runs just that pair.
+code. The wall ratio needs a quiet machine: `--scaling-only` runs just that pair. `--process-ceiling` runs the same
+1-thread work in one process alone and then in one process per core at once: the throughput of those independent
+processes relative to one alone is what the machine allows that work (caches, memory, the host), whatever threads
+do. Their phases line up only roughly (each process generates its data first), so it is an upper bound.
 Each configuration runs in a child process so the OpenMP thread count is set before its runtime starts.
 """
 
@@ -222,16 +226,48 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "constriction":
         print(json.dumps(measure_constriction(args.n, args.repeats)))
     elif args.child == "scaling":
-        print(json.dumps(measure_scaling(args.n, args.repeats, (1, args.threads))))
+        print(json.dumps(measure_scaling(args.n, args.repeats, (1, args.threads) if args.threads > 1 else (1,))))
     else:
         print(json.dumps(measure_dgmlab(args.n, args.repeats, args.streams)))
 
 
-def run_child(kind: str, args: argparse.Namespace, threads: int, streams: int, clock: str, n: int | None = None) -> dict:
+def child_command(kind: str, args: argparse.Namespace, threads: int, streams: int, clock: str,
+                  n: int | None = None) -> tuple[list[str], dict]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, __file__, "--child", kind, "--n", str(n or args.n), "--repeats", str(args.repeats),
            "--streams", str(streams), "--clock", clock, "--threads", str(threads)]
+    return cmd, env
+
+
+def run_child(kind: str, args: argparse.Namespace, threads: int, streams: int, clock: str, n: int | None = None) -> dict:
+    cmd, env = child_command(kind, args, threads, streams, clock, n)
     return json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
+
+
+def process_ceiling(args: argparse.Namespace, cores: int) -> dict:
+    """The scaling pair's 1-thread work in one process alone, then in `cores` processes at once (wall time)."""
+    cmd, env = child_command("scaling", args, 1, 64, "wall", n=args.scaling_n)
+    alone = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(cores)]
+    together = [json.loads(p.communicate()[0]) for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError("a process of the ceiling run failed")
+    key = "dgmlab_1_thread_wall"
+    return {"scaling_n": args.scaling_n, "processes": cores, "alone": alone[key],
+            "together": [t[key] for t in together]}
+
+
+def print_ceiling(report: dict) -> None:
+    k = report["processes"]
+    print(f"{k} single-thread processes at once against one alone, wall time, n = {report['scaling_n']}: their "
+          f"summed throughput over one alone's (best times; alone / each together in ns per symbol)")
+    for name, alone in report["alone"].items():
+        parts = []
+        for side in ("encode", "decode"):
+            each = [t[name][f"{side}_ns"] for t in report["together"]]
+            ceiling = sum(alone[f"{side}_ns"] / t for t in each)
+            parts.append(f"{side} {ceiling:.2f}x ({alone[f'{side}_ns']:.1f} / {', '.join(f'{t:.1f}' for t in each)})")
+        print(f"  {name:24s} {', '.join(parts)}")
 
 
 def scaling_report(args: argparse.Namespace, cores: int) -> dict:
@@ -265,6 +301,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "coder_vs_peers.json")
     parser.add_argument("--scaling-only", action="store_true",
                         help="only the thread-scaling pair (wall time: run it on a quiet machine)")
+    parser.add_argument("--process-ceiling", action="store_true",
+                        help="only the machine's limit for the scaling pair's work: 1-thread processes alone, "
+                             "then one per core at once")
     parser.add_argument("--scaling-n", type=int, default=4_000_000,
                         help="symbols per workload in the thread-scaling pair (large arrays)")
     parser.add_argument("--child", choices=["dgmlab", "constriction", "scaling"], help=argparse.SUPPRESS)
@@ -278,6 +317,14 @@ def main() -> None:
     cores = os.cpu_count() or 1
     report = {"n": args.n, "machine": f"{platform.processor() or platform.machine()}, {cores} cores",
               "load_average_at_start": os.getloadavg()[0]}
+    if args.process_ceiling:
+        report.update(process_ceiling(args, cores))
+        report["load_average_at_end"] = os.getloadavg()[0]
+        out = args.out.with_name(args.out.stem + "_ceiling.json")
+        out.write_text(json.dumps(report, indent=2))
+        print_ceiling(report)
+        print(f"wrote {out}")
+        return
     if args.scaling_only:
         report.update(scaling_report(args, cores))
         report["load_average_at_end"] = os.getloadavg()[0]
