@@ -246,8 +246,8 @@ def run_child(kind: str, args: argparse.Namespace, threads: int, streams: int, c
 
 def process_ceiling(args: argparse.Namespace, cores: int) -> dict:
     """The scaling pair's 1-thread work in one process alone, then in `cores` processes at once (wall time)."""
+    alone = run_child("scaling", args, 1, 64, "wall", n=args.scaling_n)
     cmd, env = child_command("scaling", args, 1, 64, "wall", n=args.scaling_n)
-    alone = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(cores)]
     together = [json.loads(p.communicate()[0]) for p in procs]
     if any(p.returncode for p in procs):

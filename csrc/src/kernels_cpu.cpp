@@ -11,11 +11,6 @@
 
 // x86-64 Linux builds carry AVX-512 / AVX2 clones of the hot loops, picked at load time. The clones compute the same
 // bits as the baseline: sums run in a fixed order and nothing is contracted into FMAs (-ffp-contract=off).
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <emmintrin.h>  // _mm_stream_pd, _mm_sfence (SSE2: every x86-64 CPU)
-#define DGMLAB_STREAM_STORES 1
-#endif
-
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define DGMLAB_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define DGMLAB_AVX512_DISPATCH 1
@@ -110,12 +105,13 @@ constexpr double kParallelMinWork = 4.0e5;
 constexpr int kLanes = 8;               // matrices per interleaved group (interleave8 / deinterleave8)
 constexpr int kInterleavedMaxDim = 16;  // d up to this runs the batch-interleaved path
 
-// deinterleave8 with non-temporal stores where x86-64 has them and every destination row starts on a 16-byte
-// boundary: the outputs of a batch of small matrices are megabytes written once (4096 x 12 x 12: 9.4 MB for L and
-// A), and plain stores first read each line into the cache; streaming them took 1.1 ms off 2.4 ms here. Returns
-// whether it streamed (the caller then fences before its results are read).
+// deinterleave8 with non-temporal stores (cholesky_ar::stream_copy) where SSE2 has them and every destination row
+// starts on a 16-byte boundary: the outputs of a batch of small matrices are megabytes written once (4096 x 12 x 12:
+// 9.4 MB for L and A), and plain stores first read each line into the cache; streaming them took 1.1 ms off 2.4 ms
+// here. Returns whether it streamed (the caller then fences with cholesky_ar::store_fence before its results are
+// read).
 DGMLAB_CHOLESKY_INLINE bool deinterleave8_streaming(const double* in, int n, double* const (&dst)[kLanes]) {
-#ifdef DGMLAB_STREAM_STORES
+#if defined(__SSE2__)
   bool aligned = true;
   for (int l = 0; l < kLanes; ++l) aligned &= reinterpret_cast<std::uintptr_t>(dst[l]) % 16 == 0;
   if (aligned) {
@@ -125,9 +121,9 @@ DGMLAB_CHOLESKY_INLINE bool deinterleave8_streaming(const double* in, int n, dou
       for (int t = 0; t < 8; ++t) cholesky_ar::load8(r[t], in + (e + t) * 8);
       cholesky_ar::transpose8(r, c);
       for (int l = 0; l < kLanes; ++l) {
-        double v[8];
+        alignas(16) double v[8];
         cholesky_ar::store8(v, c[l]);
-        for (int q = 0; q < 4; ++q) _mm_stream_pd(dst[l] + e + 2 * q, _mm_loadu_pd(v + 2 * q));
+        cholesky_ar::stream_copy(dst[l] + e, v, 8);
       }
     }
     for (; e < n; ++e)
@@ -177,11 +173,8 @@ void cholesky_to_ar_group(const double* J, std::int64_t B, std::int64_t first, i
   }
   cholesky_ar::cholesky_to_ar_interleaved<kLanes>(Jg, d, sigma, max_cond, Lg, Ag, Sg, Mg, results);
   const bool streamed = deinterleave8_streaming(Lg, static_cast<int>(dd), dst_L);
-  if (deinterleave8_streaming(Ag, static_cast<int>(dd), dst_A) || streamed) {
-#ifdef DGMLAB_STREAM_STORES
-    _mm_sfence();  // non-temporal stores are weakly ordered: make them visible before the batch returns
-#endif
-  }
+  // Non-temporal stores are weakly ordered: make them visible before the batch returns.
+  if (deinterleave8_streaming(Ag, static_cast<int>(dd), dst_A) || streamed) cholesky_ar::store_fence();
   if (count == kLanes) {  // eight consecutive rows of std_dev
     double* dst_S[kLanes];
     for (int l = 0; l < kLanes; ++l) dst_S[l] = std_dev + (first + l) * d;

@@ -20,7 +20,7 @@
 #include <cstring>
 #include <limits>
 #if defined(__SSE2__)
-#include <emmintrin.h>  // _mm_sqrt_pd, _mm_stream_pd
+#include <emmintrin.h>  // _mm_sqrt_pd, _mm_stream_pd, _mm_sfence
 #endif
 
 // Always inlined, so that a caller compiled for a wider ISA (the AVX2 / AVX-512 clones of the CPU kernels) gets all
@@ -405,9 +405,10 @@ constexpr int kArRows = 8;
 constexpr std::size_t scratch_matrix(int d) { return (static_cast<std::size_t>(d) * d + 7) / 8 * 8; }
 constexpr std::size_t scratch_doubles(int d) { return scratch_matrix(d) + static_cast<std::size_t>(kArRows) * d; }
 
-// dst[e] = src[e], e < n, with non-temporal stores where dst and src are 16-byte aligned (x86-64): A's rows are
-// written once and not read again by the conversion, so they need not be read from memory first (an output of a
-// batch is a fresh, uncached block) nor take cache space from the working set. The caller fences (store_fence).
+// dst[e] = src[e], e < n, with non-temporal stores where dst and src are 16-byte aligned (x86-64), for outputs
+// written once and not read again by the conversion (A's rows here, the interleaved path's L and A in the CPU
+// kernels): they need not be read from memory first (an output of a batch is a fresh, uncached block) nor take
+// cache space from the working set. The caller fences (store_fence).
 DGMLAB_CHOLESKY_INLINE void stream_copy(double* dst, const double* src, int n) {
   int e = 0;
 #if defined(__SSE2__)
