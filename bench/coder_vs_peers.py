@@ -3,6 +3,7 @@
     python bench/coder_vs_peers.py [--n 1000000] [--out bench/results/coder_vs_peers.json]
     python bench/coder_vs_peers.py --scaling-only      # the 1-vs-all-cores pair alone, for a quiet machine
     python bench/coder_vs_peers.py --process-ceiling   # the machine's own limit for that pair's work
+    python bench/coder_vs_peers.py --per-core          # the pair with threads bound, 1 thread timed on every core
 
 Workloads: quantised Gaussian (64 scales 0.5..8, 64-symbol support), 256-symbol categorical (one shared table),
 and dgmlab's fine-grid Gaussian (bin width 2^-32, std 2^-14 and 1; constriction has no such model). Reports ns per
@@ -179,6 +180,54 @@ def measure_scaling(n: int, repeats: int, thread_counts: tuple[int, ...], num_st
     return {f"dgmlab_{t}_thread{'s' if t > 1 else ''}_wall": results[t] for t in thread_counts}
 
 
+def measure_per_core(n: int, repeats: int, cores: list[int], num_streams: int = 64) -> dict:
+    """One thread on each core in turn, then one thread per core, round by round (wall time per symbol).
+
+    The child runs with OMP_PROC_BIND=close and OMP_PLACES=cores, so the OpenMP threads stay on their cores; a
+    one-thread run moves the calling thread onto the core under test and back. On a VM each core's speed drifts on
+    its own (other guests share the host), so a round's one-thread runs on every core give the baseline that the
+    all-threads run of the same round is compared with.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from dgmlab.coding import Message
+
+    home = os.sched_getaffinity(0)
+    configs = [f"core{c}" for c in cores] + ["all"]
+    results = {}
+    for name, codec, symbols, _ in dgmlab_codecs(n):
+        def encode(codec=codec, symbols=symbols):
+            msg = Message(num_streams=num_streams, seed=0)
+            codec.push(msg, symbols)
+            return msg
+
+        data_bytes = encode().to_bytes()
+
+        def decode(codec=codec, data_bytes=data_bytes):
+            return codec.pop(Message.from_bytes(data_bytes))
+
+        runs: dict[str, dict[str, list[float]]] = {c: {"encode": [], "decode": []} for c in configs}
+        for round_ in range(repeats + 1):  # round 0 warms up
+            for config in configs if round_ % 2 == 0 else configs[::-1]:
+                if config == "all":
+                    with threadpool_limits(limits=len(cores), user_api="openmp"):
+                        enc, dec = wall_and_cpu(encode)[0], wall_and_cpu(decode)[0]
+                else:
+                    os.sched_setaffinity(0, {int(config[4:])})
+                    try:
+                        with threadpool_limits(limits=1, user_api="openmp"):
+                            enc, dec = wall_and_cpu(encode)[0], wall_and_cpu(decode)[0]
+                    finally:
+                        os.sched_setaffinity(0, home)
+                if round_ == 0:
+                    assert np.array_equal(decode(), symbols)
+                    continue
+                runs[config]["encode"].append(enc / n * 1e9)
+                runs[config]["decode"].append(dec / n * 1e9)
+        results[name] = runs
+    return {"cores": cores, "per_core_wall_ns": results}
+
+
 def measure_constriction(n: int, repeats: int) -> dict:
     import constriction
 
@@ -225,6 +274,8 @@ def child(args: argparse.Namespace) -> None:
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     if args.child == "constriction":
         print(json.dumps(measure_constriction(args.n, args.repeats)))
+    elif args.child == "per-core":
+        print(json.dumps(measure_per_core(args.n, args.repeats, [int(c) for c in args.cores.split(",")])))
     elif args.child == "scaling":
         print(json.dumps(measure_scaling(args.n, args.repeats, (1, args.threads) if args.threads > 1 else (1,))))
     else:
@@ -236,6 +287,9 @@ def child_command(kind: str, args: argparse.Namespace, threads: int, streams: in
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, __file__, "--child", kind, "--n", str(n or args.n), "--repeats", str(args.repeats),
            "--streams", str(streams), "--clock", clock, "--threads", str(threads)]
+    if kind == "per-core":  # threads bound to cores, so that "core c" means one core
+        env.update(OMP_PROC_BIND="close", OMP_PLACES="cores")
+        cmd += ["--cores", ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))]
     return cmd, env
 
 
@@ -277,6 +331,28 @@ def scaling_report(args: argparse.Namespace, cores: int) -> dict:
     return report
 
 
+def print_per_core(report: dict) -> None:
+    cores = report["cores"]
+    k = len(cores)
+    runs = report["per_core_wall_ns"]
+    rounds = len(next(iter(runs.values()))["all"]["encode"])
+    print(f"{k} threads bound to cores against 1 thread on each core, wall time, 64 streams, n = {report['scaling_n']}, "
+          f"{rounds} rounds; per round: {k}-thread throughput over the faster core's, over the cores' mean (median "
+          f"[range]); best over best; the cores' speed spread (slowest / fastest 1-thread time, median)")
+    for name, entry in runs.items():
+        parts = []
+        for side in ("encode", "decode"):
+            one = np.array([entry[f"core{c}"][side] for c in cores])  # (cores, rounds) ns per symbol
+            many = np.array(entry["all"][side])
+            vs_fastest = one.min(axis=0) / many
+            vs_mean = (1.0 / one).mean(axis=0) ** -1 / many
+            spread = np.median(one.max(axis=0) / one.min(axis=0))
+            parts.append(f"{side} {np.median(vs_fastest):.2f}x [{vs_fastest.min():.2f}-{vs_fastest.max():.2f}], "
+                         f"{np.median(vs_mean):.2f}x [{vs_mean.min():.2f}-{vs_mean.max():.2f}]; "
+                         f"{one.min() / many.min():.2f}x; spread {spread:.2f}")
+        print(f"  {name:24s} {' | '.join(parts)}")
+
+
 def print_scaling(report: dict, cores: int) -> None:
     one_wall, many = report["dgmlab_1_thread_wall"], report[f"dgmlab_{cores}_threads_wall"]
     runs = len(many[next(iter(many))]["encode_all_wall_ns"])
@@ -304,9 +380,13 @@ def main() -> None:
     parser.add_argument("--process-ceiling", action="store_true",
                         help="only the machine's limit for the scaling pair's work: 1-thread processes alone, "
                              "then one per core at once")
+    parser.add_argument("--per-core", action="store_true",
+                        help="only the scaling pair with threads bound to cores: each round times 1 thread on every "
+                             "core, then all threads (what each core gives alone, against what threads get)")
     parser.add_argument("--scaling-n", type=int, default=4_000_000,
                         help="symbols per workload in the thread-scaling pair (large arrays)")
-    parser.add_argument("--child", choices=["dgmlab", "constriction", "scaling"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["dgmlab", "constriction", "scaling", "per-core"], help=argparse.SUPPRESS)
+    parser.add_argument("--cores", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--streams", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help=argparse.SUPPRESS)
@@ -323,6 +403,15 @@ def main() -> None:
         out = args.out.with_name(args.out.stem + "_ceiling.json")
         out.write_text(json.dumps(report, indent=2))
         print_ceiling(report)
+        print(f"wrote {out}")
+        return
+    if args.per_core:
+        report.update(run_child("per-core", args, cores, 64, "wall", n=args.scaling_n))
+        report["scaling_n"] = args.scaling_n
+        report["load_average_at_end"] = os.getloadavg()[0]
+        out = args.out.with_name(args.out.stem + "_per_core.json")
+        out.write_text(json.dumps(report, indent=2))
+        print_per_core(report)
         print(f"wrote {out}")
         return
     if args.scaling_only:
