@@ -394,7 +394,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # the cores this process may use (taskset, cpusets), not all the host has
     report = {"n": args.n, "machine": f"{platform.processor() or platform.machine()}, {cores} cores",
               "load_average_at_start": os.getloadavg()[0]}
     if args.process_ceiling:
