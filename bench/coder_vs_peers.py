@@ -337,7 +337,7 @@ def print_per_core(report: dict) -> None:
     runs = report["per_core_wall_ns"]
     rounds = len(next(iter(runs.values()))["all"]["encode"])
     print(f"{k} threads bound to cores against 1 thread on each core, wall time, 64 streams, n = {report['scaling_n']}, "
-          f"{rounds} rounds; per round: {k}-thread throughput over the faster core's, over the cores' mean (median "
+          f"{rounds} rounds; per round: {k}-thread throughput over the fastest core's, over the cores' mean (median "
           f"[range]); best over best; the cores' speed spread (slowest / fastest 1-thread time, median)")
     for name, entry in runs.items():
         parts = []
