@@ -138,24 +138,30 @@ def wall_and_cpu(fn) -> tuple[float, float]:
     return wall, cpu
 
 
+def scaling_pair(codec, symbols: np.ndarray, num_streams: int):
+    """The timed pair of the scaling runs: encode = a new Message and the push; decode = from_bytes and the pop."""
+    from dgmlab.coding import Message
+
+    def encode():
+        msg = Message(num_streams=num_streams, seed=0)
+        codec.push(msg, symbols)
+        return msg
+
+    data_bytes = encode().to_bytes()
+
+    def decode():
+        return codec.pop(Message.from_bytes(data_bytes))
+
+    return encode, decode
+
+
 def measure_scaling(n: int, repeats: int, thread_counts: tuple[int, ...], num_streams: int = 64) -> dict:
     """Wall time per symbol of each thread count on the same work, interleaved round by round in this process."""
     from threadpoolctl import threadpool_limits
 
-    from dgmlab.coding import Message
-
     results: dict[int, dict] = {t: {} for t in thread_counts}
     for name, codec, symbols, _ in dgmlab_codecs(n):
-        def encode(codec=codec, symbols=symbols):
-            msg = Message(num_streams=num_streams, seed=0)
-            codec.push(msg, symbols)
-            return msg
-
-        data_bytes = encode().to_bytes()
-
-        def decode(codec=codec, data_bytes=data_bytes):
-            return codec.pop(Message.from_bytes(data_bytes))
-
+        encode, decode = scaling_pair(codec, symbols, num_streams)
         runs: dict[tuple[int, str], list[tuple[float, float]]] = {}
         for round_ in range(repeats + 1):  # round 0 warms up (threads, allocator, caches)
             order = thread_counts if round_ % 2 == 0 else thread_counts[::-1]
@@ -190,22 +196,11 @@ def measure_per_core(n: int, repeats: int, cores: list[int], num_streams: int = 
     """
     from threadpoolctl import threadpool_limits
 
-    from dgmlab.coding import Message
-
     home = os.sched_getaffinity(0)
     configs = [f"core{c}" for c in cores] + ["all"]
     results = {}
     for name, codec, symbols, _ in dgmlab_codecs(n):
-        def encode(codec=codec, symbols=symbols):
-            msg = Message(num_streams=num_streams, seed=0)
-            codec.push(msg, symbols)
-            return msg
-
-        data_bytes = encode().to_bytes()
-
-        def decode(codec=codec, data_bytes=data_bytes):
-            return codec.pop(Message.from_bytes(data_bytes))
-
+        encode, decode = scaling_pair(codec, symbols, num_streams)
         runs: dict[str, dict[str, list[float]]] = {c: {"encode": [], "decode": []} for c in configs}
         for round_ in range(repeats + 1):  # round 0 warms up
             for config in configs if round_ % 2 == 0 else configs[::-1]:
@@ -370,6 +365,32 @@ def print_scaling(report: dict, cores: int) -> None:
         print(f"  {name:24s} {', '.join(ratios)}")
 
 
+def print_full(report: dict, cores: int) -> None:
+    """The full run: every coder side by side, the ratios to constriction, then the scaling pair."""
+    one, eight, peer = report["dgmlab_1_thread"], report["dgmlab_1_thread_8_streams"], report["constriction"]
+    print(f"{'workload':26s} {'coder':28s} {'enc ns':>8s} {'dec ns':>8s} {'overhead':>10s}")
+    for name in one:
+        rows = [("constriction 0.5.0", peer.get(name)), ("dgmlab 1 thread, 1 stream", one[name]),
+                ("dgmlab 1 thread, 8 streams", eight[name])]
+        for label, r in rows:
+            if r:
+                print(f"{name:26s} {label:28s} {r['encode_ns']:8.1f} {r['decode_ns']:8.1f} {r['overhead_pct']:9.4f}%")
+        if name in peer:
+            for label, r in (("1 stream", one[name]), ("8 streams", eight[name])):
+                enc, dec = (peer[name][f"{side}_ns"] / r[f"{side}_ns"] for side in ("encode", "decode"))
+                print(f"{'':26s} constriction / dgmlab (1 thread, {label}): encode {enc:.2f}x, decode {dec:.2f}x")
+    print_scaling(report, cores)
+
+
+def write_report(report: dict, out: Path, show) -> None:
+    """Stamps the end load, writes the JSON and prints the report."""
+    report["load_average_at_end"] = os.getloadavg()[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    show(report)
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -399,51 +420,21 @@ def main() -> None:
               "load_average_at_start": os.getloadavg()[0]}
     if args.process_ceiling:
         report.update(process_ceiling(args, cores))
-        report["load_average_at_end"] = os.getloadavg()[0]
-        out = args.out.with_name(args.out.stem + "_ceiling.json")
-        out.write_text(json.dumps(report, indent=2))
-        print_ceiling(report)
-        print(f"wrote {out}")
+        write_report(report, args.out.with_name(args.out.stem + "_ceiling.json"), print_ceiling)
         return
     if args.per_core:
-        report.update(run_child("per-core", args, cores, 64, "wall", n=args.scaling_n))
-        report["scaling_n"] = args.scaling_n
-        report["load_average_at_end"] = os.getloadavg()[0]
-        out = args.out.with_name(args.out.stem + "_per_core.json")
-        out.write_text(json.dumps(report, indent=2))
-        print_per_core(report)
-        print(f"wrote {out}")
+        report.update(run_child("per-core", args, cores, 64, "wall", n=args.scaling_n), scaling_n=args.scaling_n)
+        write_report(report, args.out.with_name(args.out.stem + "_per_core.json"), print_per_core)
         return
     if args.scaling_only:
         report.update(scaling_report(args, cores))
-        report["load_average_at_end"] = os.getloadavg()[0]
-        out = args.out.with_name(args.out.stem + "_scaling.json")
-        out.write_text(json.dumps(report, indent=2))
-        print_scaling(report, cores)
-        print(f"wrote {out}")
+        write_report(report, args.out.with_name(args.out.stem + "_scaling.json"), lambda r: print_scaling(r, cores))
         return
     report["constriction"] = run_child("constriction", args, 1, 1, "cpu")
     report["dgmlab_1_thread"] = run_child("dgmlab", args, 1, 1, "cpu")
     report["dgmlab_1_thread_8_streams"] = run_child("dgmlab", args, 1, 8, "cpu")
     report.update(scaling_report(args, cores))
-    report["load_average_at_end"] = os.getloadavg()[0]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    one, eight, peer = report["dgmlab_1_thread"], report["dgmlab_1_thread_8_streams"], report["constriction"]
-    print(f"{'workload':26s} {'coder':28s} {'enc ns':>8s} {'dec ns':>8s} {'overhead':>10s}")
-    for name in one:
-        rows = [("constriction 0.5.0", peer.get(name)), ("dgmlab 1 thread, 1 stream", one[name]),
-                ("dgmlab 1 thread, 8 streams", eight[name])]
-        for label, r in rows:
-            if r:
-                print(f"{name:26s} {label:28s} {r['encode_ns']:8.1f} {r['decode_ns']:8.1f} {r['overhead_pct']:9.4f}%")
-        if name in peer:
-            for label, r in (("1 stream", one[name]), ("8 streams", eight[name])):
-                enc, dec = (peer[name][f"{side}_ns"] / r[f"{side}_ns"] for side in ("encode", "decode"))
-                print(f"{'':26s} constriction / dgmlab (1 thread, {label}): encode {enc:.2f}x, decode {dec:.2f}x")
-    print_scaling(report, cores)
-    print(f"wrote {args.out}")
-
+    write_report(report, args.out, lambda r: print_full(r, cores))
 
 if __name__ == "__main__":
     main()
