@@ -31,6 +31,8 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -155,33 +157,41 @@ def scaling_pair(codec, symbols: np.ndarray, num_streams: int):
     return encode, decode
 
 
+def timed_rounds(encode, decode, symbols: np.ndarray, configs: dict, repeats: int) -> dict:
+    """(wall, process CPU) seconds of encode and decode under each configuration (label -> context manager factory),
+    round by round: the order flips every round, so that a machine whose speed drifts hits every configuration
+    alike. Round 0 warms up (threads, allocator, caches) and checks the round trip."""
+    labels = list(configs)
+    runs: dict = {label: {"encode": [], "decode": []} for label in labels}
+    for round_ in range(repeats + 1):
+        for label in labels if round_ % 2 == 0 else labels[::-1]:
+            with configs[label]():
+                enc = wall_and_cpu(encode)
+                dec = wall_and_cpu(decode)
+                if round_ == 0:
+                    assert np.array_equal(decode(), symbols)
+                    continue
+            runs[label]["encode"].append(enc)
+            runs[label]["decode"].append(dec)
+    return runs
+
+
 def measure_scaling(n: int, repeats: int, thread_counts: tuple[int, ...], num_streams: int = 64) -> dict:
     """Wall time per symbol of each thread count on the same work, interleaved round by round in this process."""
     from threadpoolctl import threadpool_limits
 
+    configs = {t: partial(threadpool_limits, limits=t, user_api="openmp") for t in thread_counts}
     results: dict[int, dict] = {t: {} for t in thread_counts}
     for name, codec, symbols, _ in dgmlab_codecs(n):
-        encode, decode = scaling_pair(codec, symbols, num_streams)
-        runs: dict[tuple[int, str], list[tuple[float, float]]] = {}
-        for round_ in range(repeats + 1):  # round 0 warms up (threads, allocator, caches)
-            order = thread_counts if round_ % 2 == 0 else thread_counts[::-1]
-            for t in order:
-                with threadpool_limits(limits=t, user_api="openmp"):
-                    enc = wall_and_cpu(encode)
-                    dec = wall_and_cpu(decode)
-                    if round_ == 0:
-                        assert np.array_equal(decode(), symbols)
-                        continue
-                runs.setdefault((t, "encode"), []).append(enc)
-                runs.setdefault((t, "decode"), []).append(dec)
+        runs = timed_rounds(*scaling_pair(codec, symbols, num_streams), symbols, configs, repeats)
         for t in thread_counts:
             entry = {}
             for side in ("encode", "decode"):
-                walls = sorted(runs[(t, side)])
+                walls = sorted(runs[t][side])
                 entry[f"{side}_ns"] = walls[0][0] / n * 1e9
                 entry[f"{side}_median_ns"] = walls[len(walls) // 2][0] / n * 1e9
                 entry[f"{side}_process_cpu_ns"] = walls[0][1] / n * 1e9
-                entry[f"{side}_all_wall_ns"] = [w / n * 1e9 for w, _ in runs[(t, side)]]
+                entry[f"{side}_all_wall_ns"] = [w / n * 1e9 for w, _ in runs[t][side]]
             results[t][name] = entry
     return {f"dgmlab_{t}_thread{'s' if t > 1 else ''}_wall": results[t] for t in thread_counts}
 
@@ -197,29 +207,23 @@ def measure_per_core(n: int, repeats: int, cores: list[int], num_streams: int = 
     from threadpoolctl import threadpool_limits
 
     home = os.sched_getaffinity(0)
-    configs = [f"core{c}" for c in cores] + ["all"]
+
+    @contextmanager
+    def one_thread_on(core: int):
+        os.sched_setaffinity(0, {core})
+        try:
+            with threadpool_limits(limits=1, user_api="openmp"):
+                yield
+        finally:
+            os.sched_setaffinity(0, home)
+
+    configs = {f"core{c}": partial(one_thread_on, c) for c in cores}
+    configs["all"] = partial(threadpool_limits, limits=len(cores), user_api="openmp")
     results = {}
     for name, codec, symbols, _ in dgmlab_codecs(n):
-        encode, decode = scaling_pair(codec, symbols, num_streams)
-        runs: dict[str, dict[str, list[float]]] = {c: {"encode": [], "decode": []} for c in configs}
-        for round_ in range(repeats + 1):  # round 0 warms up
-            for config in configs if round_ % 2 == 0 else configs[::-1]:
-                if config == "all":
-                    with threadpool_limits(limits=len(cores), user_api="openmp"):
-                        enc, dec = wall_and_cpu(encode)[0], wall_and_cpu(decode)[0]
-                else:
-                    os.sched_setaffinity(0, {int(config[4:])})
-                    try:
-                        with threadpool_limits(limits=1, user_api="openmp"):
-                            enc, dec = wall_and_cpu(encode)[0], wall_and_cpu(decode)[0]
-                    finally:
-                        os.sched_setaffinity(0, home)
-                if round_ == 0:
-                    assert np.array_equal(decode(), symbols)
-                    continue
-                runs[config]["encode"].append(enc / n * 1e9)
-                runs[config]["decode"].append(dec / n * 1e9)
-        results[name] = runs
+        runs = timed_rounds(*scaling_pair(codec, symbols, num_streams), symbols, configs, repeats)
+        results[name] = {label: {side: [w / n * 1e9 for w, _ in runs[label][side]] for side in ("encode", "decode")}
+                         for label in configs}
     return {"cores": cores, "per_core_wall_ns": results}
 
 
